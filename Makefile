@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` and `make test`. Both set up on first run.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip
+MODEL  ?=
+
+.PHONY: all venv java test demo clean constraints
+
+all: test
+
+# The venv is rebuilt when the pins or the package metadata change.
+$(STAMP): constraints.txt setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c constraints.txt pip setuptools wheel
+	$(PIP) install --quiet -c constraints.txt --no-build-isolation -e '.[client,test,bench]'
+	$(PIP) check
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# MMS needs Java 8+. Install it when missing and we can (root with apt-get).
+java:
+	@if command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "java not found: installing openjdk-17-jre-headless"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	else \
+	  echo "java not found: Multi Model Server needs Java 8+. Install it (Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless) or set JAVA_HOME, then rerun."; \
+	  exit 1; \
+	fi
+
+test: $(STAMP) java
+	$(BIN)/python -m pytest
+
+demo: $(STAMP) java
+	$(BIN)/frame-infer demo $(if $(MODEL),--model $(MODEL))
+
+# Re-resolve the pins after changing requirements.in (then review the diff).
+constraints:
+	rm -rf build/constraints-venv && $(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install --quiet -r requirements.in '.[client,test,bench]'
+	(echo "# Every install uses this file: pip install -c constraints.txt ... (numpy<1.24 for mxnet)."; \
+	 build/constraints-venv/bin/pip freeze --all | grep -v -i '^frame-infer') > constraints.txt
+
+clean:
+	rm -rf build .pytest_cache

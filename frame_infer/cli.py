@@ -1,0 +1,45 @@
+"""``frame-infer``: one command, a subcommand per job."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import demo, fetch_model, modelgen, packager, server
+
+COMMANDS = {
+    "make-test-model": (modelgen, "build a deterministic ONNX test model (no download)"),
+    "fetch-ferplus": (fetch_model, "download the real FER+ model, checksum-verified"),
+    "package": (packager, "build the .mar archive for Multi Model Server"),
+    "serve": (server, "run local MMS with the model registered (batching, workers)"),
+    "demo": (demo, "package a model, serve it, send a multi-image request, stop"),
+}
+
+EXPECTED_ERRORS = (packager.PackagingError, server.ServerError, fetch_model.ChecksumError,
+                   ValueError, OSError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frame-infer", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command][0].run(args)
+    except EXPECTED_ERRORS as exc:
+        print(f"frame-infer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""MMS custom service for batched ONNX image classification (MXNet or onnxruntime)."""

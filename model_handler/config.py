@@ -1,0 +1,183 @@
+"""The model's configuration: read once in ``initialize``, typed and frozen.
+
+Sources, later ones winning: defaults derived from the ONNX file (input name and
+shape, number of outputs), the archive's ``model-config.json``, and environment
+variables ``FRAME_INFER_<KEY>`` (upper-case key, e.g. ``FRAME_INFER_ENGINE=onnxruntime``,
+``FRAME_INFER_CONTEXT=cpu``, ``FRAME_INFER_ALLOWED_S3_BUCKETS=frames,other``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping
+
+import onnx
+
+CONFIG_FILE = "model-config.json"
+FERPLUS_LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                  "contempt")
+ENGINES = ("mxnet", "onnxruntime")
+COLOR_MODES = {1: "L", 3: "RGB"}
+
+
+class ConfigError(ValueError):
+    """The model config is wrong; the message names the key, the file and the fix."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model_file: str
+    """ONNX file, relative to the model folder."""
+    input_name: str
+    """Name of the model's image input (derived from the ONNX graph)."""
+    channels: int
+    height: int
+    width: int
+    """Input shape (C, H, W) without the batch dimension (derived from the ONNX graph)."""
+    labels: tuple[str, ...]
+    """One label per output; default: the FER+ eight for 8 outputs, else class_0..class_N."""
+    color_mode: str = "L"
+    """Pillow mode images are converted to: "L" (grayscale) or "RGB"; default from channels."""
+    scale: float = 1.0
+    """Pixel values (0..255) are multiplied by this first: 1.0 keeps 0..255, 1/255 gives 0..1."""
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    """Per-channel (or single) values: input = (pixel * scale - mean) / std."""
+    softmax: bool = True
+    """Apply softmax to the outputs; false when the model already outputs probabilities."""
+    max_batch_size: int = 32
+    """Largest batch run at once (accelerator memory is small); larger batches are chunked."""
+    engine: str = "mxnet"
+    """"mxnet" (can use Elastic Inference / GPU) or "onnxruntime" (CPU reference engine)."""
+    context: str = "auto"
+    """MXNet context: auto (EIA if the build has it, else the GPU MMS assigns, else CPU),
+    cpu, gpu, gpu:N or eia."""
+    threads: int = 0
+    """Engine threads per worker; 0 = OMP_NUM_THREADS, else all cores."""
+    max_image_pixels: int = 40_000_000
+    """Larger images are rejected (image_too_large) before decoding: decompression bombs."""
+    max_images_per_request: int = 1024
+    """More images in one request is a 400."""
+    allowed_s3_buckets: tuple[str, ...] = ()
+    """Buckets the service may fetch ``s3://`` references from; empty: none."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+
+def _onnx_defaults(model_path: Path) -> dict:
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ...
+        raise ConfigError(f"cannot read ONNX model {model_path}: {exc}; package a complete "
+                          ".onnx file") from exc
+    weights = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    if len(inputs) != 1:
+        raise ConfigError(f"{model_path} has {len(inputs)} data inputs "
+                          f"({[i.name for i in inputs]}); an image classifier needs exactly one")
+    dims = [d.dim_value if d.HasField("dim_value") else None
+            for d in inputs[0].type.tensor_type.shape.dim]
+    defaults: dict = {"input_name": inputs[0].name}
+    if len(dims) == 4 and all(d for d in dims[1:]):
+        defaults.update(channels=dims[1], height=dims[2], width=dims[3])
+    out_dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    classes = out_dims[-1] if out_dims and out_dims[-1] else None
+    if classes:
+        defaults["labels"] = (FERPLUS_LABELS if classes == 8
+                              else tuple(f"class_{i}" for i in range(classes)))
+    return defaults
+
+
+def _coerce(name: str, value, source: str):
+    """Convert a raw config value (JSON or env string) to the field's type."""
+    tuple_fields = {"labels": str, "mean": float, "std": float, "allowed_s3_buckets": str}
+    int_fields = {"channels", "height", "width", "max_batch_size", "threads",
+                  "max_image_pixels", "max_images_per_request"}
+    try:
+        if name in tuple_fields:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if isinstance(value, (int, float)):
+                value = [value]
+            return tuple(tuple_fields[name](v) for v in value)
+        if name in int_fields:
+            return int(value)
+        if name == "scale":
+            return float(value)
+        if name == "softmax":
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1")
+            return bool(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {name}={value!r} is not valid ({exc})") from exc
+
+
+def _validate(cfg: ModelConfig, source: str) -> None:
+    problems = []
+    if cfg.engine not in ENGINES:
+        problems.append(f"engine must be one of {ENGINES}, not {cfg.engine!r}")
+    if cfg.color_mode not in ("L", "RGB"):
+        problems.append(f"color_mode must be 'L' or 'RGB', not {cfg.color_mode!r}")
+    elif {"L": 1, "RGB": 3}[cfg.color_mode] != cfg.channels:
+        problems.append(f"color_mode {cfg.color_mode!r} does not give {cfg.channels} channels")
+    for key in ("mean", "std"):
+        if len(getattr(cfg, key)) not in (1, cfg.channels):
+            problems.append(f"{key} needs 1 or {cfg.channels} values")
+    if any(s == 0 for s in cfg.std):
+        problems.append("std values must not be 0")
+    for key in ("max_batch_size", "max_image_pixels", "max_images_per_request", "height",
+                "width", "channels"):
+        if getattr(cfg, key) < 1:
+            problems.append(f"{key} must be at least 1")
+    if not cfg.labels:
+        problems.append("labels are missing: list one label per model output")
+    if problems:
+        raise ConfigError(f"invalid model config ({source}): " + "; ".join(problems))
+
+
+def load_config(model_dir: str | Path, environ: Mapping[str, str] | None = None) -> ModelConfig:
+    """Build the config for the model in ``model_dir`` (an unpacked archive)."""
+    model_dir = Path(model_dir)
+    environ = os.environ if environ is None else environ
+    names = {f.name for f in fields(ModelConfig)}
+    config_path = model_dir / CONFIG_FILE
+    raw: dict = {}
+    if config_path.exists():
+        try:
+            raw = json.loads(config_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {config_path}: {exc}; fix the JSON") from exc
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise ConfigError(f"{config_path}: unknown keys {unknown}; known keys: "
+                              f"{sorted(names)}")
+    model_file = raw.get("model_file") or _single_onnx(model_dir)
+    values = dict(_onnx_defaults(model_dir / model_file), model_file=model_file)
+    values.update({k: _coerce(k, v, str(config_path)) for k, v in raw.items()})
+    for name in names:
+        env_value = environ.get(f"FRAME_INFER_{name.upper()}")
+        if env_value is not None and env_value != "":
+            values[name] = _coerce(name, env_value, f"environment FRAME_INFER_{name.upper()}")
+    missing = [k for k in ("channels", "height", "width", "labels") if k not in values]
+    if missing:
+        raise ConfigError(f"cannot derive {missing} from {model_file} (dynamic shape?); "
+                          f"set them in {CONFIG_FILE}")
+    values.setdefault("color_mode", COLOR_MODES.get(values["channels"], "L"))
+    cfg = ModelConfig(**values)
+    _validate(cfg, str(config_path))
+    return cfg
+
+
+def _single_onnx(model_dir: Path) -> str:
+    found = sorted(p.name for p in model_dir.glob("*.onnx"))
+    if len(found) != 1:
+        raise ConfigError(f"expected exactly one .onnx file in {model_dir}, found {found}; "
+                          f"name it with model_file in {CONFIG_FILE}")
+    return found[0]

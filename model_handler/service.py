@@ -1,0 +1,227 @@
+"""MMS custom service: initialize -> preprocess -> inference -> postprocess.
+
+MMS calls ``handle(data, context)`` once at load with ``data=None`` (we initialize:
+any failure there fails the worker's registration loudly), then with ``data`` = one
+dict per request of the MMS batch. All images of all requests become one batched
+array, run in chunks with one synchronisation, and every request is answered at its
+own index with its own status. ``handle`` never raises (see PLATFORM-NOTES: raising
+with more than one request in a batch kills the worker).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import codecs
+from .codecs import S3Ref
+from .config import ModelConfig, load_config
+from .engine import Engine, MXNetEngine, OnnxRuntimeEngine
+from .errors import PHRASES, ImageError, RequestError
+from .imaging import decode_image, normalise
+from .s3fetch import S3Fetcher
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RequestPlan:
+    """One request of the MMS batch: its image ids and where each result comes from."""
+
+    ids: list[str] = field(default_factory=list)
+    slots: list[int | ImageError] = field(default_factory=list)  # batch row or error
+    error: RequestError | None = None
+
+
+@dataclass
+class PreparedBatch:
+    batch: np.ndarray  # (N, C, H, W) float32: every good image of every request
+    plans: list[RequestPlan]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def content_type_of(context, idx: int) -> str | None:
+    """The request's Content-Type, whatever the client's spelling of the header."""
+    headers = context.get_all_request_header(idx) or {}
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == "content-type" and isinstance(value, str):
+            return value
+    return None
+
+
+class ImageClassifierService:
+    """Holds what lives as long as the worker: config, engine, pools. No request state."""
+
+    def __init__(self):
+        self.config: ModelConfig | None = None
+        self.engine: Engine | None = None
+        self.model_name = "model"
+        self._fetcher: S3Fetcher | None = None
+        self._decode_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def initialized(self) -> bool:
+        return self.engine is not None
+
+    def initialize(self, context) -> None:
+        props = context.system_properties
+        model_dir = Path(props.get("model_dir") or ".")
+        self.model_name = getattr(context, "model_name", None) or self.model_name
+        cfg = load_config(model_dir)
+        threads = cfg.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count()
+        model_path = str(model_dir / cfg.model_file)
+        if cfg.engine == "onnxruntime":
+            engine: Engine = OnnxRuntimeEngine(model_path, cfg.input_name, cfg.max_batch_size,
+                                               threads=threads)
+        else:
+            engine = MXNetEngine(model_path, cfg.input_name, cfg.input_shape,
+                                 cfg.max_batch_size, context=cfg.context,
+                                 gpu_id=props.get("gpu_id"))
+        # One forward now: proves the model runs and that labels match its outputs.
+        probe = engine.forward(np.zeros((1, *cfg.input_shape), dtype=np.float32))
+        if probe.shape[1] != len(cfg.labels):
+            raise ValueError(f"{model_path} has {probe.shape[1]} outputs but the config lists "
+                             f"{len(cfg.labels)} labels; fix labels in model-config.json")
+        self.config = cfg
+        self.engine = engine
+        self._fetcher = S3Fetcher(cfg.allowed_s3_buckets)
+        self._decode_pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+        logger.info("model %s ready: engine=%s context=%s input=%s%s max_batch=%d "
+                    "mms_batch_size=%s threads=%s", self.model_name, engine.name,
+                    engine.context_name, cfg.input_name, cfg.input_shape, cfg.max_batch_size,
+                    props.get("batch_size"), threads)
+
+    # -- preprocess --------------------------------------------------------------------
+    def preprocess(self, data: list[dict], context) -> PreparedBatch:
+        cfg = self.config
+        plans: list[RequestPlan] = []
+        sources: list[codecs.Source] = []
+        for idx, request in enumerate(data):
+            plan = RequestPlan()
+            plans.append(plan)
+            try:
+                items = codecs.decode_request(request or {}, content_type_of(context, idx), cfg)
+            except Exception as exc:  # noqa: BLE001 - every request gets an answer
+                plan.error = codecs.request_error_from(exc)
+                continue
+            for image_id, source in items:
+                plan.ids.append(image_id)
+                plan.slots.append(len(sources))
+                sources.append(source)
+
+        resolved = self._resolve_s3(sources)
+        pixels = self._decode_all(resolved)
+        good = [i for i, p in enumerate(pixels) if isinstance(p, np.ndarray)]
+        batch = np.empty((len(good), *cfg.input_shape), dtype=np.float32)
+        row_of, pixel_rows = {}, []
+        for row, i in enumerate(good):
+            batch[row] = pixels[i]
+            row_of[i] = row
+            if pixels[i].dtype == np.uint8:
+                pixel_rows.append(row)
+        normalise(batch, np.asarray(pixel_rows, dtype=np.intp), cfg)
+        for plan in plans:
+            plan.slots = [row_of[s] if s in row_of else pixels[s] for s in plan.slots]
+        return PreparedBatch(batch, plans)
+
+    def _resolve_s3(self, sources: list) -> list:
+        refs = [i for i, s in enumerate(sources) if isinstance(s, S3Ref)]
+        fetched = self._fetcher.fetch_all([sources[i] for i in refs])
+        resolved = list(sources)
+        for i, result in zip(refs, fetched):
+            resolved[i] = result
+        return resolved
+
+    def _decode_one(self, source):
+        if isinstance(source, (bytes, bytearray)):
+            try:
+                return decode_image(bytes(source), self.config)
+            except ImageError as exc:
+                return exc
+        return source  # an ndarray from .npy, or an ImageError
+
+    def _decode_all(self, sources: list) -> list:
+        encoded = sum(isinstance(s, (bytes, bytearray)) for s in sources)
+        if encoded < 4:
+            return [self._decode_one(s) for s in sources]
+        return list(self._decode_pool.map(self._decode_one, sources))
+
+    # -- inference ---------------------------------------------------------------------
+    def inference(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) == 0:
+            return np.zeros((0, len(self.config.labels)), dtype=np.float32)
+        return self.engine.forward(batch)
+
+    # -- postprocess -------------------------------------------------------------------
+    def postprocess(self, prepared: PreparedBatch, outputs: np.ndarray, context) -> list[str]:
+        cfg = self.config
+        probs = softmax(outputs.astype(np.float64)) if cfg.softmax else outputs
+        model_info = {"name": self.model_name, "engine": self.engine.name,
+                      "context": self.engine.context_name}
+        total_images = len(prepared.batch)
+        responses = []
+        for idx, plan in enumerate(prepared.plans):
+            if plan.error is not None:
+                responses.append(self._respond(context, idx, plan.error.status,
+                                               plan.error.body()))
+                continue
+            predictions = []
+            for image_id, slot in zip(plan.ids, plan.slots):
+                if isinstance(slot, ImageError):
+                    predictions.append(slot.entry(image_id))
+                    continue
+                row = probs[slot]
+                top = int(row.argmax())
+                predictions.append({
+                    "id": image_id, "label": cfg.labels[top], "score": float(row[top]),
+                    "probabilities": {label: float(p) for label, p in zip(cfg.labels, row)}})
+            responses.append(self._respond(context, idx, 200,
+                                           {"predictions": predictions, "model": model_info}))
+            context.set_response_header(idx, "X-Batch-Requests", str(len(prepared.plans)))
+            context.set_response_header(idx, "X-Batch-Images", str(total_images))
+        return responses
+
+    @staticmethod
+    def _respond(context, idx: int, status: int, body: dict) -> str:
+        context.set_response_status(status, PHRASES.get(status, ""), idx)
+        context.set_response_content_type(idx, "application/json")
+        return json.dumps(body)
+
+    # -- the MMS entry -------------------------------------------------------------------
+    def handle(self, data: list[dict], context) -> list[str]:
+        """Answer every request of the batch; never raises."""
+        try:
+            prepared = self.preprocess(data, context)
+            outputs = self.inference(prepared.batch)
+            logger.info("batch: requests=%d images=%d", len(data), len(prepared.batch))
+            return self.postprocess(prepared, outputs, context)
+        except Exception as exc:  # noqa: BLE001 - the one boundary that maps faults to 500
+            logger.exception("inference failed for a batch of %d requests", len(data))
+            error = RequestError(500, "internal_error",
+                                 f"the service failed this batch: {type(exc).__name__}: {exc}")
+            return [self._respond(context, idx, 500, error.body()) for idx in range(len(data))]
+
+
+_service = ImageClassifierService()
+
+
+def handle(data, context):
+    """MMS entry point (``model_handler.service:handle``)."""
+    if not _service.initialized:
+        _service.initialize(context)  # raising here fails registration loudly, as intended
+        if data is None:
+            return None
+    if data is None:
+        return None
+    return _service.handle(data, context)
