@@ -294,8 +294,8 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"serving {name} at {server.inference_url}/predictions/{name} "
-          f"(management {server.management_url}); logs in {server.log_dir}; Ctrl-C stops",
-          flush=True)
+          f"(management {server.management_url}, MMS pid {server.process.pid}); "
+          f"logs in {server.log_dir}; Ctrl-C stops", flush=True)
     try:
         while not stop.is_set():
             if server.process is None or server.process.poll() is not None:

@@ -1,0 +1,71 @@
+"""Shared fixtures: generated models, real .mar archives, a real MMS server on loopback."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from frame_infer import modelgen, packager
+from frame_infer.server import LocalMMS, ModelSettings, ServerSettings, free_port
+
+RGB_CONFIG = {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+              "labels": ["cat", "dog", "bird", "fish", "frog"]}
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("models")
+    return {kind: modelgen.write_test_model(kind, root / f"{kind}.onnx")
+            for kind in modelgen.KINDS}
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory, model_files) -> dict:
+    store = tmp_path_factory.mktemp("model-store")
+    packager.build_archive(model_files["ferplus"], "ferplus", store)
+    packager.build_archive(model_files["rgb"], "rgb", store, config=RGB_CONFIG)
+    return store
+
+
+@pytest.fixture(scope="session")
+def ort_reference(model_files):
+    """onnxruntime's softmax for a (N, C, H, W) float32 batch: the reference engine."""
+    import onnxruntime as ort
+
+    sessions = {k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+                for k, p in model_files.items()}
+
+    def run(kind: str, batch: np.ndarray) -> np.ndarray:
+        session = sessions[kind]
+        name = session.get_inputs()[0].name
+        return softmax(session.run(None, {name: batch.astype(np.float32)})[0])
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def mms(model_store, tmp_path_factory):
+    """The real MMS (Java) serving both generated models from their real .mar files.
+
+    ferplus: server-side batching of up to 8 requests within 300 ms; rgb: batch 1.
+    Stopped by pid at the end of the session, even when tests fail.
+    """
+    run_dir = tmp_path_factory.mktemp("mms-run")
+    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
+                                     management_port=free_port(), run_dir=run_dir))
+    try:
+        server.start(threads=2)
+        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=8,
+                                      max_batch_delay_ms=300, workers=1))
+        server.register(ModelSettings("rgb.mar", "rgb", batch_size=1, max_batch_delay_ms=1,
+                                      workers=1))
+        yield server
+    finally:
+        server.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
