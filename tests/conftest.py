@@ -69,3 +69,32 @@ def mms(model_store, tmp_path_factory):
     finally:
         server.stop()
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server on loopback (moto's server mode), for real boto3 calls.
+
+    Yields its endpoint URL. boto3 clients reach it through ``AWS_ENDPOINT_URL_S3`` or an
+    explicit ``endpoint_url``; the credentials are moto's test values (no AWS involved).
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def aws_env(monkeypatch, s3_server):
+    """Environment for boto3 against the loopback S3 server: fake credentials, a region."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return s3_server
