@@ -108,8 +108,10 @@ def _decode_instance(instance) -> Source:
 
 
 def decode_json(request: dict, cfg: ModelConfig) -> Items:
+    body = request.get(RAW_BODY_KEY)
     try:
-        document = json.loads(_body(request))
+        # MMS with decode_input_request=true hands over parsed JSON; otherwise bytes.
+        document = body if isinstance(body, (dict, list)) else json.loads(_body(request))
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("invalid_json", f"the body is not valid JSON ({exc}); send "
                           '{"instances": [{"id": "...", "b64": "..."}]}') from exc
@@ -133,10 +135,11 @@ def decode_npy(request: dict, cfg: ModelConfig) -> Items:
     if not isinstance(array, np.ndarray):
         raise bad_request("invalid_npy", "the body must hold a single .npy array, not an .npz")
     expected = (cfg.channels, cfg.height, cfg.width)
+    sent_shape = array.shape
     if array.ndim == 3 and cfg.channels == 1:
         array = array[:, None]
     if array.ndim != 4 or tuple(array.shape[1:]) != expected or array.shape[0] < 1:
-        raise bad_request("invalid_shape", f".npy shape {array.shape} does not match the "
+        raise bad_request("invalid_shape", f".npy shape {sent_shape} does not match the "
                           f"model input: send (N, {', '.join(map(str, expected))})"
                           + (f" or (N, {cfg.height}, {cfg.width})" if cfg.channels == 1 else ""))
     if array.dtype not in (np.uint8, np.float32):

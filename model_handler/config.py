@@ -154,11 +154,16 @@ def load_config(model_dir: str | Path, environ: Mapping[str, str] | None = None)
             raw = json.loads(config_path.read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {config_path}: {exc}; fix the JSON") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{config_path} must hold a JSON object of settings, not "
+                              f"{type(raw).__name__}")
         unknown = sorted(set(raw) - names)
         if unknown:
             raise ConfigError(f"{config_path}: unknown keys {unknown}; known keys: "
                               f"{sorted(names)}")
-    model_file = raw.get("model_file") or _single_onnx(model_dir)
+    # The environment wins for model_file too, so it must be known before the ONNX defaults.
+    model_file = (environ.get("FRAME_INFER_MODEL_FILE") or raw.get("model_file")
+                  or _single_onnx(model_dir))
     values = dict(_onnx_defaults(model_dir / model_file), model_file=model_file)
     values.update({k: _coerce(k, v, str(config_path)) for k, v in raw.items()})
     for name in names:

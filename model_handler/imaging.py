@@ -14,6 +14,18 @@ _PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFErro
                IndexError, TypeError)
 
 
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit grayscale ("I;16*", or "I" as Pillow opens some 16-bit files) scaled to "L".
+
+    Pillow's own ``convert("L")`` clips such pixels at 255 instead of scaling them, which
+    turns a 16-bit image almost entirely white.
+    """
+    if not (img.mode.startswith("I;16") or img.mode == "I"):
+        return img
+    wide = np.asarray(img).astype(np.float64)
+    return Image.fromarray(np.rint(np.clip(wide, 0, 65535) / 257.0).astype(np.uint8), "L")
+
+
 def decode_image(data: bytes, cfg: ModelConfig) -> np.ndarray:
     """Decode ``data`` to uint8 pixels (C, H, W) of the model's colour mode and size."""
     try:
@@ -25,7 +37,7 @@ def decode_image(data: bytes, cfg: ModelConfig) -> np.ndarray:
                                  f"{cfg.max_image_pixels}; resize it before sending")
             # JPEG: decode straight at a reduced scale and in the target mode (DCT scaling).
             img.draft(cfg.color_mode, (cfg.width, cfg.height))
-            converted = img.convert(cfg.color_mode)
+            converted = _to_8bit(img).convert(cfg.color_mode)
             if converted.size != (cfg.width, cfg.height):
                 converted = converted.resize((cfg.width, cfg.height), Image.BILINEAR)
             pixels = np.asarray(converted, dtype=np.uint8)

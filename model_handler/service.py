@@ -169,12 +169,11 @@ class ImageClassifierService:
         probs = softmax(outputs.astype(np.float64)) if cfg.softmax else outputs
         model_info = {"name": self.model_name, "engine": self.engine.name,
                       "context": self.engine.context_name}
-        total_images = len(prepared.batch)
         responses = []
         for idx, plan in enumerate(prepared.plans):
             if plan.error is not None:
                 responses.append(self._respond(context, idx, plan.error.status,
-                                               plan.error.body()))
+                                               plan.error.body(), len(prepared.plans)))
                 continue
             predictions = []
             for image_id, slot in zip(plan.ids, plan.slots):
@@ -187,15 +186,20 @@ class ImageClassifierService:
                     "id": image_id, "label": cfg.labels[top], "score": float(row[top]),
                     "probabilities": {label: float(p) for label, p in zip(cfg.labels, row)}})
             responses.append(self._respond(context, idx, 200,
-                                           {"predictions": predictions, "model": model_info}))
-            context.set_response_header(idx, "X-Batch-Requests", str(len(prepared.plans)))
-            context.set_response_header(idx, "X-Batch-Images", str(total_images))
+                                           {"predictions": predictions, "model": model_info},
+                                           len(prepared.plans)))
         return responses
 
     @staticmethod
-    def _respond(context, idx: int, status: int, body: dict) -> str:
+    def _respond(context, idx: int, status: int, body: dict, batch_requests: int) -> str:
         context.set_response_status(status, PHRASES.get(status, ""), idx)
-        context.set_response_content_type(idx, "application/json")
+        # Content-Type travels in the response header map, which MMS 1.1.11's Java decoder
+        # reads without checking for a partial socket read: when a multi-request batch's
+        # answer is split inside a later request's map ("Invalid message size: -3"), the
+        # worker is dropped. A single request's map sits in the message's first bytes,
+        # inside the first read, so only then is the header set. See README, "Known limits".
+        if batch_requests == 1:
+            context.set_response_content_type(idx, "application/json")
         return json.dumps(body)
 
     # -- the MMS entry -------------------------------------------------------------------
@@ -204,13 +208,15 @@ class ImageClassifierService:
         try:
             prepared = self.preprocess(data, context)
             outputs = self.inference(prepared.batch)
+            # The batch's record (no response header for it: see _respond).
             logger.info("batch: requests=%d images=%d", len(data), len(prepared.batch))
             return self.postprocess(prepared, outputs, context)
         except Exception as exc:  # noqa: BLE001 - the one boundary that maps faults to 500
             logger.exception("inference failed for a batch of %d requests", len(data))
             error = RequestError(500, "internal_error",
                                  f"the service failed this batch: {type(exc).__name__}: {exc}")
-            return [self._respond(context, idx, 500, error.body()) for idx in range(len(data))]
+            return [self._respond(context, idx, 500, error.body(), len(data))
+                    for idx in range(len(data))]
 
 
 _service = ImageClassifierService()
