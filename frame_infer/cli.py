@@ -5,13 +5,15 @@ import argparse
 import logging
 import sys
 
-from . import demo, fetch_model, modelgen, packager, server
+from . import demo, fetch_model, modelgen, packager, predict, server, upload
 
 COMMANDS = {
     "make-test-model": (modelgen, "build a deterministic ONNX test model (no download)"),
     "fetch-ferplus": (fetch_model, "download the real FER+ model, checksum-verified"),
     "package": (packager, "build the .mar archive for Multi Model Server"),
     "serve": (server, "run local MMS with the model registered (batching, workers)"),
+    "upload": (upload, "upload a frames folder to S3 (idempotent)"),
+    "predict": (predict, "send frames to an endpoint in multi-image requests, resumably"),
     "demo": (demo, "package a model, serve it, send a multi-image request, stop"),
 }
 

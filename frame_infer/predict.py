@@ -1,0 +1,242 @@
+"""``predict``: frames -> multi-image requests -> endpoint, many in flight, nothing lost.
+
+Frames are packed into requests under the endpoint's payload limit, sent by
+``concurrency`` threads, retried with backoff on throttling, 5xx and connection
+errors, split in half on 413, and every frame ends with exactly one row: its
+prediction or its error. Results are journaled as they arrive (resumable) and
+written in frame order at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from .journal import Journal
+from .payload import Request, TooLarge, pack
+from .sources import FrameReader, FrameRef, local_frames, parse_model_input, s3_frames
+from .targets import RETRYABLE_STATUS, RetryPolicy, TransportError, make_target
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    batch_size: int = 16
+    concurrency: int = 4
+    retry: RetryPolicy = RetryPolicy()
+    by_reference: bool = False
+    progress: bool = True
+
+
+@dataclass
+class PredictSummary:
+    frames: int
+    predicted: int
+    errors: int
+    skipped: int
+    """Frames that already had a final result from an earlier run."""
+    unfinished: int
+    """Frames whose request failed after every retry: a rerun retries them."""
+    requests: int
+    seconds: float
+    output: Path | None
+
+
+def _error_rows(frames: list[FrameRef], code: str, message: str) -> list[dict]:
+    return [{"index": f.index, "id": f.id, "timestamp": f.timestamp,
+             "error": {"code": code, "message": message}} for f in frames]
+
+
+def rows_from_response(frames: list[FrameRef], body: dict) -> list[dict]:
+    """Match the response's predictions to the request's frames by id."""
+    by_id = {p.get("id"): p for p in body.get("predictions", []) if isinstance(p, dict)}
+    rows = []
+    for frame in frames:
+        entry = by_id.get(frame.id)
+        row = {"index": frame.index, "id": frame.id, "timestamp": frame.timestamp}
+        if entry is None:
+            row["error"] = {"code": "request_failed",
+                            "message": "the response had no entry for this frame"}
+        elif "error" in entry:
+            row["error"] = entry["error"]
+        else:
+            row.update(label=entry["label"], score=entry["score"],
+                       probabilities=entry["probabilities"])
+        rows.append(row)
+    return rows
+
+
+class Predictor:
+    """Sends requests to ``target`` and records one row per frame in ``journal``."""
+
+    def __init__(self, target, journal: Journal, options: PredictOptions):
+        self.target = target
+        self.journal = journal
+        self.options = options
+        self.requests_sent = 0
+        self._count_lock = threading.Lock()
+
+    def send(self, request: Request) -> None:
+        """Send one request (retrying, splitting on 413) and journal its frames' rows."""
+        body, content_type = request.encode()
+        policy = self.options.retry
+        last = "no attempt made"
+        for attempt in range(policy.max_attempts):
+            if attempt:
+                time.sleep(policy.delay(attempt))
+            with self._count_lock:
+                self.requests_sent += 1
+            try:
+                status, answer = self.target.send(body, content_type)
+            except TransportError as exc:
+                last = str(exc)
+                if not exc.retryable:
+                    break
+                continue
+            if status == 200:
+                self.journal.record(rows_from_response(request.frames, answer))
+                return
+            if status == 413 and len(request.frames) > 1:
+                for half in request.halves():
+                    self.send(half)
+                return
+            error = answer.get("error", {}) if isinstance(answer, dict) else {}
+            last = f"HTTP {status}: {error.get('message', answer)}"
+            if status not in RETRYABLE_STATUS:
+                code = error.get("code") or f"http_{status}"
+                self.journal.record(_error_rows(request.frames, code, last))
+                return
+        self.journal.record(_error_rows(
+            request.frames, "request_failed",
+            f"{self.target.describe()} failed after {policy.max_attempts} attempts: {last}; "
+            "rerun the same command to retry these frames"))
+
+
+def predict(frames: list[FrameRef], target, out_dir: Path | str, options: PredictOptions,
+            reader: FrameReader | None = None) -> PredictSummary:
+    """Predict every frame without a final result in ``out_dir``'s journal."""
+    from tqdm import tqdm
+
+    started = time.monotonic()
+    journal = Journal(out_dir)
+    todo = [f for f in frames if not journal.done(f.index)]
+    skipped = len(frames) - len(todo)
+    predictor = Predictor(target, journal, options)
+    read = None if options.by_reference else (reader or FrameReader()).read
+    if options.by_reference:
+        missing = [f.id for f in todo if not f.s3_uri]
+        if missing:
+            raise ValueError(f"--by-reference needs frames in S3, {missing[0]} is local: "
+                             "predict from an s3:// prefix")
+    bar = tqdm(total=len(todo), unit="frame", desc="predict", disable=not options.progress)
+    in_flight = set()
+    with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+        try:
+            for item in pack(todo, read, options.batch_size, target.max_payload):
+                if isinstance(item, TooLarge):
+                    journal.record(_error_rows(
+                        [item.frame], "frame_too_large",
+                        f"{item.size} bytes cannot fit under the {target.max_payload}-byte "
+                        "request limit: use --resize-to-model or --by-reference"))
+                    bar.update(1)
+                    continue
+                # Bounded look-ahead: read frames only as fast as requests complete.
+                while len(in_flight) >= 2 * options.concurrency:
+                    _drain(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight, bar)
+                future = pool.submit(predictor.send, item)
+                future.frames = len(item.frames)
+                in_flight.add(future)
+            while in_flight:
+                _drain(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight, bar)
+        except BaseException:
+            for future in in_flight:
+                future.cancel()
+            bar.close()
+            raise
+    bar.close()
+    indices = [f.index for f in frames]
+    output = journal.write_ordered(indices) if all(i in journal.rows for i in indices) else None
+    rows = [journal.rows[i] for i in indices if i in journal.rows]
+    errors = sum("error" in r for r in rows)
+    unfinished = len(frames) - sum(journal.done(i) for i in indices)
+    return PredictSummary(frames=len(frames), predicted=len(rows) - errors, errors=errors,
+                          skipped=skipped, unfinished=unfinished,
+                          requests=predictor.requests_sent,
+                          seconds=time.monotonic() - started, output=output)
+
+
+def _drain(done, in_flight: set, bar) -> None:
+    for future in done:
+        in_flight.discard(future)
+        future.result()  # a bug in send() must surface, not vanish
+        bar.update(future.frames)
+
+
+def load_frames(source: str, fps: float, s3_client_factory) -> tuple[list[FrameRef], object]:
+    if source.startswith("s3://"):
+        client = s3_client_factory()
+        return s3_frames(source, client, fps), client
+    return local_frames(source, fps), None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="frames folder or s3://bucket/prefix")
+    parser.add_argument("--endpoint", required=True,
+                        help="http://127.0.0.1:8080/predictions/NAME or sagemaker:ENDPOINT")
+    parser.add_argument("--out", required=True, type=Path)
+    add_request_arguments(parser)
+
+
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per request")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--max-payload", type=int,
+                        help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS)")
+    parser.add_argument("--resize-to-model", action="store_true",
+                        help="shrink frames to --model-input before sending")
+    parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")
+    parser.add_argument("--by-reference", action="store_true",
+                        help="send s3:// references; the service fetches the frames")
+    parser.add_argument("--retries", type=int, default=5, help="attempts per request")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for one response (HTTP endpoints)")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="timestamps for frames without a manifest")
+    parser.add_argument("--endpoint-url", help="S3 endpoint override")
+    parser.add_argument("--sagemaker-endpoint-url", help="SageMaker runtime endpoint override")
+
+
+def run_predict(args: argparse.Namespace, source: str, out: Path) -> PredictSummary:
+    from .s3util import make_client
+
+    frames, s3 = load_frames(source, args.fps,
+                             lambda: make_client("s3", args.endpoint_url))
+    target = make_target(args.endpoint, args.sagemaker_endpoint_url, args.max_payload,
+                         pool_size=args.concurrency, max_attempts=args.retries,
+                         timeout=args.timeout)
+    resize = parse_model_input(args.model_input) if args.resize_to_model else None
+    options = PredictOptions(batch_size=args.batch_size, concurrency=args.concurrency,
+                             retry=RetryPolicy(max_attempts=args.retries),
+                             by_reference=args.by_reference)
+    return predict(frames, target, out, options, FrameReader(s3, resize))
+
+
+def print_summary(summary: PredictSummary) -> None:
+    sent = summary.frames - summary.skipped
+    rate = sent / summary.seconds if summary.seconds else 0.0
+    print(f"{summary.frames} frames: {summary.predicted} predicted, {summary.errors} errors, "
+          f"{summary.skipped} already done; {summary.requests} requests in "
+          f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)")
+    if summary.output:
+        print(f"results in frame order: {summary.output}")
+    if summary.unfinished:
+        print(f"{summary.unfinished} frames could not be sent; rerun the same command to "
+              "retry only those")
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = run_predict(args, args.source, args.out)
+    print_summary(summary)
+    return 0 if summary.output is not None and not summary.unfinished else 1
