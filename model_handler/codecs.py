@@ -1,6 +1,7 @@
 """Request decoders: one small function per Content-Type (see ../shared/API.md).
 
-Each decoder turns one MMS request (a dict of field name -> bytes) into a list of
+Each decoder turns one MMS request (a dict of field name -> bytes, plus the content type
+MMS recorded for each field) into a list of
 ``(image_id, source)`` pairs, where ``source`` is encoded image bytes, an ``S3Ref``,
 an already preprocessed ``numpy`` array (C, H, W), or an ``ImageError`` for an entry
 that is bad on its own. A request that is wrong as a whole raises ``RequestError``.
@@ -12,7 +13,7 @@ import binascii
 import io
 import json
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Mapping, Union
 
 import numpy as np
 
@@ -60,19 +61,25 @@ def _body(request: dict) -> bytes:
     return bytes(body)
 
 
-def decode_single_image(request: dict, cfg: ModelConfig) -> Items:
+def decode_single_image(request: dict, cfg: ModelConfig, part_types: Mapping[str, str]) -> Items:
     return [("0", _body(request))]
 
 
-def decode_multipart(request: dict, cfg: ModelConfig) -> Items:
+def decode_multipart(request: dict, cfg: ModelConfig, part_types: Mapping[str, str]) -> Items:
+    """One image per file part. Query parameters (``/invocations?model_name=...``) and
+    plain text fields reach the handler as fields too, but with no content type of their
+    own: they are not images and are skipped."""
     items: Items = []
     for name, value in request.items():
+        if part_types and not part_types.get(name):
+            continue
         if isinstance(value, str):
             value = value.encode("utf-8")
         items.append((str(name), bytes(value)))
     if not items:
-        raise bad_request("no_images", "the multipart body has no parts; send one image per "
-                          "part with a unique field name, e.g. frame_000001")
+        raise bad_request("no_images", "the multipart body has no file parts; send one image "
+                          "per file part with a unique field name, e.g. "
+                          "curl -F frame_000001=@frame.jpg")
     return items
 
 
@@ -107,7 +114,7 @@ def _decode_instance(instance) -> Source:
     return ImageError("invalid_instance", "instance has neither 'b64' nor 's3'")
 
 
-def decode_json(request: dict, cfg: ModelConfig) -> Items:
+def decode_json(request: dict, cfg: ModelConfig, part_types: Mapping[str, str]) -> Items:
     body = request.get(RAW_BODY_KEY)
     try:
         # MMS with decode_input_request=true hands over parsed JSON; otherwise bytes.
@@ -126,7 +133,7 @@ def decode_json(request: dict, cfg: ModelConfig) -> Items:
     return items
 
 
-def decode_npy(request: dict, cfg: ModelConfig) -> Items:
+def decode_npy(request: dict, cfg: ModelConfig, part_types: Mapping[str, str]) -> Items:
     try:
         array = np.load(io.BytesIO(_body(request)), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -148,7 +155,7 @@ def decode_npy(request: dict, cfg: ModelConfig) -> Items:
     return [(str(i), array[i]) for i in range(array.shape[0])]
 
 
-DECODERS: dict[str, Callable[[dict, ModelConfig], Items]] = {
+DECODERS: dict[str, Callable[[dict, ModelConfig, Mapping[str, str]], Items]] = {
     JPEG: decode_single_image,
     PNG: decode_single_image,
     X_IMAGE: decode_single_image,
@@ -158,12 +165,17 @@ DECODERS: dict[str, Callable[[dict, ModelConfig], Items]] = {
 }
 
 
-def decode_request(request: dict, content_type: str | None, cfg: ModelConfig) -> Items:
-    """Decode one request into its images, in order; raises ``RequestError``."""
+def decode_request(request: dict, content_type: str | None, cfg: ModelConfig,
+                   part_types: Mapping[str, str] | None = None) -> Items:
+    """Decode one request into its images, in order; raises ``RequestError``.
+
+    ``part_types`` maps each field of ``request`` to the content type MMS recorded for it
+    ("" for query parameters and text fields); None when unknown (then all fields count).
+    """
     decoder = DECODERS.get(media_type(content_type))
     if decoder is None:
         raise unsupported_media_type(media_type(content_type), sorted(DECODERS))
-    items = decoder(request, cfg)
+    items = decoder(request, cfg, part_types or {})
     if len(items) > cfg.max_images_per_request:
         raise bad_request("too_many_images", f"{len(items)} images in one request; the limit "
                           f"is {cfg.max_images_per_request}: split the request")

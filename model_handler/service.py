@@ -51,13 +51,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted
 
 
-def content_type_of(context, idx: int) -> str | None:
-    """The request's Content-Type, whatever the client's spelling of the header."""
-    headers = context.get_all_request_header(idx) or {}
-    for name, value in headers.items():
-        if isinstance(name, str) and name.lower() == "content-type" and isinstance(value, str):
-            return value
-    return None
+def request_types(context, idx: int) -> tuple[str | None, dict[str, str]]:
+    """The request's Content-Type (any spelling of the header) and each field's own type.
+
+    MMS mixes both in one map: HTTP headers as strings, and per field (multipart part,
+    query parameter, raw body) a dict ``{"content-type": ...}``.
+    """
+    content_type, part_types = None, {}
+    for name, value in (context.get_all_request_header(idx) or {}).items():
+        if isinstance(value, dict):
+            part_types[name] = value.get("content-type") or ""
+        elif isinstance(name, str) and name.lower() == "content-type":
+            content_type = value
+    return content_type, part_types
 
 
 class ImageClassifierService:
@@ -111,7 +117,8 @@ class ImageClassifierService:
             plan = RequestPlan()
             plans.append(plan)
             try:
-                items = codecs.decode_request(request or {}, content_type_of(context, idx), cfg)
+                content_type, part_types = request_types(context, idx)
+                items = codecs.decode_request(request or {}, content_type, cfg, part_types)
             except Exception as exc:  # noqa: BLE001 - every request gets an answer
                 plan.error = codecs.request_error_from(exc)
                 continue

@@ -307,3 +307,17 @@ def test_request_error_from_maps_unexpected_exceptions_to_400():
     mapped = request_error_from(TypeError("cannot convert 'dict' object to bytes"))
     assert (mapped.status, mapped.code) == (400, "invalid_request")
     assert "cannot convert" in mapped.message
+
+
+def test_multipart_skips_query_parameters_and_text_fields():
+    """MMS hands /invocations?model_name=x over as a field with no content type."""
+    request = {"model_name": bytearray(b"ferplus"), "frame_1": bytearray(b"a"),
+               "note": bytearray(b"text"), "frame_2": bytearray(b"b")}
+    part_types = {"model_name": "", "frame_1": "image/jpeg", "note": "",
+                  "frame_2": "application/octet-stream"}
+    items = decode_request(request, "multipart/form-data; boundary=x", RGB, part_types)
+    assert [name for name, _ in items] == ["frame_1", "frame_2"]
+    with pytest.raises(RequestError) as excinfo:
+        decode_request({"model_name": bytearray(b"x")}, "multipart/form-data", RGB,
+                       {"model_name": ""})
+    assert excinfo.value.status == 400 and "file part" in excinfo.value.message

@@ -221,3 +221,13 @@ def test_broken_model_fails_registration_loudly(tmp_path, model_files):
     finally:
         server.stop()
     assert "5 outputs but the config lists 3 labels" in str(excinfo.value)
+
+
+def test_invocations_with_model_name_query_keeps_only_the_images(mms):
+    """SageMaker-style /invocations: the query parameter is not mistaken for an image."""
+    files = [(f"frame_{i}", (f"{i}.jpg", jpeg(i), "image/jpeg")) for i in range(3)]
+    response = requests.post(f"{mms.inference_url}/invocations?model_name=ferplus",
+                             files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [p["id"] for p in response.json()["predictions"]] == ["frame_0", "frame_1",
+                                                                 "frame_2"]
