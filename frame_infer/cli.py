@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from . import demo, fetch_model, modelgen, packager, predict, server, upload
+from . import demo, deploy, fetch_model, modelgen, packager, predict, server, upload
 
 COMMANDS = {
     "make-test-model": (modelgen, "build a deterministic ONNX test model (no download)"),
@@ -14,6 +14,7 @@ COMMANDS = {
     "serve": (server, "run local MMS with the model registered (batching, workers)"),
     "upload": (upload, "upload a frames folder to S3 (idempotent)"),
     "predict": (predict, "send frames to an endpoint in multi-image requests, resumably"),
+    "deploy": (deploy, "package, upload and deploy a .mar to SageMaker; --delete tears down"),
     "demo": (demo, "package a model, serve it, send a multi-image request, stop"),
 }
 
