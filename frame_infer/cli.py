@@ -5,15 +5,18 @@ import argparse
 import logging
 import sys
 
-from . import demo, deploy, fetch_model, modelgen, packager, predict, server, upload
+from . import (demo, deploy, fetch_model, modelgen, packager, predict, report, server, upload,
+               video)
 
 COMMANDS = {
     "make-test-model": (modelgen, "build a deterministic ONNX test model (no download)"),
     "fetch-ferplus": (fetch_model, "download the real FER+ model, checksum-verified"),
     "package": (packager, "build the .mar archive for Multi Model Server"),
     "serve": (server, "run local MMS with the model registered (batching, workers)"),
+    "extract": (video, "cut a video into JPEG frames at a fixed rate, by timestamps"),
     "upload": (upload, "upload a frames folder to S3 (idempotent)"),
     "predict": (predict, "send frames to an endpoint in multi-image requests, resumably"),
+    "report": (report, "CSV, timeline plot and summary from predictions.jsonl (+ S3 copy)"),
     "deploy": (deploy, "package, upload and deploy a .mar to SageMaker; --delete tears down"),
     "demo": (demo, "package a model, serve it, send a multi-image request, stop"),
 }

@@ -1,0 +1,154 @@
+"""`report` on hand-made predictions: CSVs, per-second math, plot, summary, S3 copy."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+
+import boto3
+import pytest
+from PIL import Image
+
+from frame_infer import report
+
+LABELS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
+
+
+def ok_row(index, timestamp, **probs):
+    probabilities = {lb: probs.get(lb, 0.0) for lb in LABELS}
+    label = max(probabilities, key=probabilities.get)
+    return {"index": index, "id": f"frame_{index:06d}", "timestamp": timestamp, "label": label,
+            "score": probabilities[label], "probabilities": probabilities}
+
+
+def error_row(index, timestamp, code="invalid_image"):
+    return {"index": index, "id": f"frame_{index:06d}", "timestamp": timestamp,
+            "error": {"code": code, "message": f"frame {index} could not be read"}}
+
+
+ROWS = [
+    ok_row(0, 0.0, neutral=0.6, happiness=0.4),
+    ok_row(1, 0.5, neutral=0.2, happiness=0.8),
+    error_row(2, 0.9),
+    ok_row(3, 1.0, neutral=1.0),
+    error_row(4, 1.5, "image_too_large"),
+    error_row(5, 2.0),
+]
+
+
+@pytest.fixture()
+def out_dir(tmp_path):
+    # Written out of order: the report must sort by index, not trust the file order.
+    lines = [json.dumps(r) for r in ROWS]
+    (tmp_path / "predictions.jsonl").write_text("\n".join(lines[3:] + lines[:3]) + "\n")
+    return tmp_path
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_predictions_csv_keeps_every_frame_in_order(out_dir):
+    paths = report.write_report(out_dir)
+    rows = read_csv(paths.predictions_csv)
+    assert [int(r["index"]) for r in rows] == [0, 1, 2, 3, 4, 5]
+    assert list(rows[0])[:6] == ["index", "timestamp", "label", "score", "error_code",
+                                 "error_message"]
+    assert list(rows[0])[6:] == [f"p_{lb}" for lb in LABELS]
+    assert rows[1]["label"] == "happiness" and float(rows[1]["p_happiness"]) == 0.8
+    errors = {int(r["index"]): r for r in rows if r["error_code"]}
+    assert sorted(errors) == [2, 4, 5]
+    assert errors[4]["error_code"] == "image_too_large"
+    assert errors[4]["error_message"] == "frame 4 could not be read"
+    assert errors[2]["label"] == "" and errors[2]["p_neutral"] == ""
+
+
+def test_per_second_aggregation(out_dir):
+    paths = report.write_report(out_dir)
+    rows = read_csv(paths.per_second_csv)
+    assert [(r["second"], r["frames"], r["errors"], r["dominant"]) for r in rows] == [
+        ("0", "3", "1", "happiness"), ("1", "2", "1", "neutral"), ("2", "1", "1", "")]
+    # Second 0: the two predicted frames, (0.6 + 0.2) / 2 and (0.4 + 0.8) / 2.
+    assert float(rows[0]["mean_neutral"]) == pytest.approx(0.4)
+    assert float(rows[0]["mean_happiness"]) == pytest.approx(0.6)
+    assert float(rows[0]["mean_fear"]) == 0.0
+    assert float(rows[1]["mean_neutral"]) == pytest.approx(1.0)
+    assert rows[2]["mean_neutral"] == ""  # every frame failed: no mean, not a zero
+
+    table = report.per_second_table(out_dir).splitlines()
+    assert table[0].split()[:5] == ["second", "frames", "errors", "dominant", "neutral"]
+    assert table[1].split()[:6] == ["0", "3", "1", "happiness", "0.400", "0.600"]
+    assert table[3].split()[:5] == ["2", "1", "1", "-", "-"]
+
+
+def test_per_second_boundaries_at_30fps():
+    preds = [report.Prediction(k, k / 30, f"frame_{k:06d}", "neutral", 1.0, {"neutral": 1.0})
+             for k in range(90)]
+    assert [(s.second, s.frames) for s in report.per_second(preds)] == [(0, 30), (1, 30),
+                                                                          (2, 30)]
+
+
+def test_plot_and_markdown_summary(out_dir):
+    paths = report.write_report(out_dir)
+    assert paths.timeline_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(paths.timeline_png) as image:
+        assert image.format == "PNG" and image.width > 400 and image.height > 200
+        image.verify()
+    md = paths.summary_md.read_text()
+    assert "6 frames" in md and "3 predicted, 3 errors" in md
+    assert "| neutral | 2 | 66.7% |" in md and "| happiness | 1 | 33.3% |" in md
+    assert "| fear | 0 | 0.0% |" in md
+    assert "| invalid_image | 2 |" in md and "| image_too_large | 1 |" in md
+
+
+def test_copy_to_s3_with_default_client(out_dir, aws_env):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="reports")
+    paths = report.write_report(out_dir, s3_uri="s3://reports/runs/clip1/")
+    names = ["predictions.csv", "summary_per_second.csv", "timeline.png", "summary.md",
+             "predictions.jsonl"]
+    assert paths.s3_uris == [f"s3://reports/runs/clip1/{n}" for n in names]
+    listed = s3.list_objects_v2(Bucket="reports", Prefix="runs/clip1/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(f"runs/clip1/{n}" for n in names)
+    for path in [*paths.files(), out_dir / "predictions.jsonl"]:
+        body = s3.get_object(Bucket="reports", Key=f"runs/clip1/{path.name}")["Body"].read()
+        assert body == path.read_bytes()
+
+
+def test_copy_to_s3_with_injected_client_and_missing_bucket(out_dir, s3_server):
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="other")
+    paths = report.write_report(out_dir, s3_uri="s3://other", s3_client=client)
+    assert paths.s3_uris[0] == "s3://other/predictions.csv"
+    assert client.head_object(Bucket="other", Key="timeline.png")["ContentType"] == "image/png"
+    with pytest.raises(report.ReportError, match="check the bucket exists"):
+        report.write_report(out_dir, s3_uri="s3://no-such-bucket/x", s3_client=client)
+
+
+def test_bad_s3_uri_fails_before_any_work(out_dir):
+    with pytest.raises(report.ReportError, match="s3://bucket/prefix"):
+        report.write_report(out_dir, s3_uri="reports/runs")
+    assert not (out_dir / "predictions.csv").exists()
+
+
+def test_missing_predictions_names_the_command_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="frame-infer predict") as info:
+        report.write_report(tmp_path)
+    assert "predictions.jsonl" in str(info.value)
+
+
+def test_malformed_line_is_located(tmp_path):
+    (tmp_path / "predictions.jsonl").write_text(json.dumps(ROWS[0]) + "\n{not json\n")
+    with pytest.raises(report.ReportError, match=r"predictions.jsonl:2"):
+        report.write_report(tmp_path)
+
+
+def test_report_command_prints_the_table(out_dir, capsys):
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    assert report.run(parser.parse_args([str(out_dir)])) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("second frames errors dominant")
+    assert "timeline.png" in out
