@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 MODEL  ?=
+VIDEO  ?=
 
 .PHONY: all venv java test demo clean constraints
 
@@ -35,7 +36,7 @@ test: $(STAMP) java
 	$(BIN)/python -m pytest
 
 demo: $(STAMP) java
-	$(BIN)/frame-infer demo $(if $(MODEL),--model $(MODEL))
+	$(BIN)/frame-infer demo $(if $(MODEL),--model $(MODEL)) $(if $(VIDEO),--video $(VIDEO))
 
 # Re-resolve the pins after changing requirements.in (then review the diff).
 constraints:

@@ -5,8 +5,8 @@ import argparse
 import logging
 import sys
 
-from . import (demo, deploy, fetch_model, modelgen, packager, predict, report, server, upload,
-               video)
+from . import (demo, deploy, fetch_model, modelgen, packager, predict, report, run_job,
+               server, upload, video)
 
 COMMANDS = {
     "make-test-model": (modelgen, "build a deterministic ONNX test model (no download)"),
@@ -16,6 +16,7 @@ COMMANDS = {
     "extract": (video, "cut a video into JPEG frames at a fixed rate, by timestamps"),
     "upload": (upload, "upload a frames folder to S3 (idempotent)"),
     "predict": (predict, "send frames to an endpoint in multi-image requests, resumably"),
+    "run": (run_job, "the whole job: extract, (upload), predict, report"),
     "report": (report, "CSV, timeline plot and summary from predictions.jsonl (+ S3 copy)"),
     "deploy": (deploy, "package, upload and deploy a .mar to SageMaker; --delete tears down"),
     "demo": (demo, "package a model, serve it, send a multi-image request, stop"),

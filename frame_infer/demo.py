@@ -1,74 +1,32 @@
-"""The main job on built-in defaults: model -> .mar -> local MMS -> one multi-image request.
+"""The main job on built-in defaults: a 20-second 30 FPS video through local MMS.
 
-Without ``--model`` it builds the FER+-architecture test model (deterministic random
-weights: the labels it prints are not real emotions). With ``--model
-path/to/emotion-ferplus-8.onnx`` (see ``frame-infer fetch-ferplus``) it serves the
-real one.
+Builds (once) the FER+-architecture test model — deterministic random weights, so the
+labels it prints are not real emotions — packages it, starts MMS with server-side
+batching, runs ``frame-infer run`` on a generated sample video (or ``--video``), prints
+the per-second summary and where the plot is, and stops MMS. ``--model
+path/to/emotion-ferplus-8.onnx`` (see ``frame-infer fetch-ferplus``) serves the real one.
 """
 from __future__ import annotations
 
 import argparse
-import io
-import json
+import shutil
 import time
-import urllib.request
-import uuid
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from . import modelgen, packager
+from . import modelgen, packager, run_job
 from .server import free_port, serve_model
-
-
-def synthetic_frames(count: int, size: tuple[int, int] = (640, 480)) -> list[bytes]:
-    """JPEG frames of a bright blob moving over a gradient: real decode work, varied input."""
-    width, height = size
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    frames = []
-    for i in range(count):
-        cx, cy = width * (0.2 + 0.6 * i / max(1, count - 1)), height / 2
-        blob = 200 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (height / 6) ** 2))
-        gray = np.clip(40 + 0.15 * xx + blob, 0, 255)
-        rgb = np.stack([gray, gray * 0.9, gray * 0.8], axis=-1).astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, "JPEG", quality=90)
-        frames.append(buf.getvalue())
-    return frames
-
-
-def multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body with one image per uniquely named part."""
-    boundary = uuid.uuid4().hex
-    chunks = []
-    for name, data in parts:
-        chunks.append(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; "
-                      f"filename=\"{name}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".encode())
-        chunks.append(data)
-        chunks.append(b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
-
-
-def post(url: str, body: bytes, content_type: str, timeout: float = 120) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+from .video import make_sample_video
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="ONNX model (default: build the test model)")
+    parser.add_argument("--video", type=Path, help="video (default: a generated 20 s clip)")
     parser.add_argument("--work-dir", type=Path, default=Path("build/demo"))
-    parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--name", default="ferplus")
+    parser.add_argument("--seconds", type=float, default=20.0, help="sample video length")
 
 
-def run(args: argparse.Namespace) -> int:
+def prepare_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     work = args.work_dir
     model = args.model
     if model is None:
@@ -76,31 +34,38 @@ def run(args: argparse.Namespace) -> int:
         if not model.exists():
             modelgen.write_test_model("ferplus", model)
             print(f"built the FER+-architecture test model (random weights): {model}")
+    video = args.video
+    if video is None:
+        video = work / f"sample-{args.seconds:g}s-30fps.mp4"
+        if not video.exists():
+            make_sample_video(video, seconds=args.seconds, fps=30)
+            print(f"generated a {args.seconds:g}-second 30 FPS sample video: {video}")
+    return model, video
+
+
+def run(args: argparse.Namespace) -> int:
+    model, video = prepare_inputs(args)
+    work = args.work_dir
     archive = packager.build_archive(model, args.name, work / "model-store")
     print(f"packaged {archive}")
     started = time.monotonic()
     server = serve_model(work / "model-store", archive.name, args.name, free_port(),
-                         free_port(), batch_size=4, max_batch_delay_ms=20, workers=1)
+                         free_port(), batch_size=4, max_batch_delay_ms=10, workers=1,
+                         run_dir=work / "mms")
     try:
-        print(f"MMS ready in {time.monotonic() - started:.1f}s at {server.inference_url}")
-        frames = synthetic_frames(args.frames)
-        parts = [(f"frame_{i:06d}", data) for i, data in enumerate(frames)]
-        parts.insert(len(parts) // 2, ("frame_corrupt", b"this is not an image"))
-        body, content_type = multipart_body(parts)
-        sent = time.monotonic()
-        status, answer = post(f"{server.inference_url}/predictions/{args.name}", body,
-                              content_type)
-        elapsed = time.monotonic() - sent
+        print(f"MMS ready in {time.monotonic() - started:.1f}s at {server.inference_url} "
+              f"(logs: {server.log_dir})")
+        out = work / "run"
+        shutil.rmtree(out, ignore_errors=True)  # the demo starts fresh each time
+        parser = argparse.ArgumentParser()
+        run_job.add_arguments(parser)
+        job_args = parser.parse_args([str(video), "--endpoint",
+                                      f"{server.inference_url}/predictions/{args.name}",
+                                      "--out", str(out), "--batch-size", "16",
+                                      "--concurrency", "4"])
+        result = run_job.run_job(video, out, job_args)
     finally:
         server.stop()
         print("MMS stopped")
-    print(f"\nHTTP {status}: {len(parts)} images in one request, answered in {elapsed:.2f}s "
-          f"by {answer.get('model')}")
-    print(f"{'id':<16} {'label':<10} {'score':>6}")
-    for entry in answer.get("predictions", []):
-        if "error" in entry:
-            print(f"{entry['id']:<16} ERROR {entry['error']['code']}: "
-                  f"{entry['error']['message']}")
-        else:
-            print(f"{entry['id']:<16} {entry['label']:<10} {entry['score']:6.3f}")
-    return 0 if status == 200 else 1
+    run_job.print_result(result)
+    return 0 if result.summary.output and not result.summary.unfinished else 1

@@ -90,7 +90,7 @@ class LocalMMS:
     def __init__(self, settings: ServerSettings):
         self.settings = settings
         self._owns_run_dir = settings.run_dir is None
-        self.run_dir = Path(settings.run_dir or tempfile.mkdtemp(prefix="frame-infer-mms-"))
+        self.run_dir = Path(settings.run_dir or tempfile.mkdtemp(prefix="frame-infer-mms-")).resolve()
         self.log_dir = self.run_dir / "logs"
         self.process: subprocess.Popen | None = None
 

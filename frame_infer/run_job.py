@@ -1,0 +1,88 @@
+"""``run``: the whole job in one command: extract -> (upload) -> predict -> report.
+
+Without ``--bucket`` the frames stay local; with it they are uploaded (idempotently)
+and predicted from S3 (as bytes, or as references with ``--by-reference``), and the
+report is copied next to them. Rerunning the same command resumes: frames are
+re-extracted only when missing, uploads skip what is there, predict sends only frames
+without a result.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import predict as predict_step
+from .manifest import manifest_path, read_manifest
+from .report import format_per_second, per_second, read_predictions, write_report
+from .s3util import parse_s3_uri
+from .upload import upload_frames
+from .video import extract_frames
+
+
+@dataclass
+class JobResult:
+    frames: int
+    summary: predict_step.PredictSummary
+    report_dir: Path
+    timeline_png: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each step: extract, upload, predict, report."""
+
+
+def run_job(video: Path, out: Path, args: argparse.Namespace) -> JobResult:
+    """Run every step for ``video`` into ``out``; ``args`` holds the request options."""
+    timings: dict[str, float] = {}
+    frames_dir = out / "frames"
+    started = time.monotonic()
+    if manifest_path(frames_dir).exists() and not args.re_extract:
+        frames = read_manifest(frames_dir)  # resume: the frames are already cut
+    else:
+        frames = extract_frames(video, frames_dir, fps=args.fps, progress=args.progress)
+    timings["extract"] = time.monotonic() - started
+    source = str(frames_dir)
+    if args.bucket:
+        location = parse_s3_uri(args.bucket)
+        started = time.monotonic()
+        uploaded = upload_frames(frames_dir, location.uri("frames"),
+                                 endpoint_url=args.endpoint_url, progress=args.progress)
+        timings["upload"] = time.monotonic() - started
+        source = uploaded.location.uri()
+    started = time.monotonic()
+    summary = predict_step.run_predict(args, source, out)
+    timings["predict"] = time.monotonic() - started
+    started = time.monotonic()
+    s3_results = parse_s3_uri(args.bucket).uri("results") if args.bucket else None
+    paths = write_report(out, s3_uri=s3_results) if summary.output else None
+    timings["report"] = time.monotonic() - started
+    return JobResult(frames=len(frames), summary=summary, report_dir=out,
+                     timeline_png=paths.timeline_png if paths else None, seconds=timings)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--endpoint", required=True,
+                        help="http://127.0.0.1:8080/predictions/NAME or sagemaker:ENDPOINT")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--bucket", help="s3://bucket/prefix: upload frames and results there")
+    parser.add_argument("--re-extract", action="store_true",
+                        help="cut the frames again even when the folder has them")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    predict_step.add_request_arguments(parser)
+
+
+def print_result(result: JobResult) -> None:
+    predict_step.print_summary(result.summary)
+    parts = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    print(f"{result.frames} frames; {parts}; total {sum(result.seconds.values()):.1f}s")
+    if result.timeline_png:
+        print("\n" + format_per_second(per_second(read_predictions(result.report_dir))))
+        print(f"\nreport: {result.report_dir} (predictions.csv, summary_per_second.csv, "
+              f"summary.md); timeline plot: {result.timeline_png}")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_job(args.video, args.out, args)
+    print_result(result)
+    return 0 if result.summary.output and not result.summary.unfinished else 1
