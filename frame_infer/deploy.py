@@ -185,7 +185,8 @@ def autoscaling_target(autoscaling, endpoint: str) -> dict | None:
 
 def smoke_test(runtime, endpoint: str, images: int = 4) -> dict:
     """One multipart request with ``images`` JPEG frames; one prediction per frame or fail."""
-    from .demo import multipart_body, synthetic_frames
+    from .payload import multipart_body
+    from .video import synthetic_frames
 
     frames = synthetic_frames(images, size=(160, 120))
     body, content_type = multipart_body([(f"frame_{i:06d}", f) for i, f in enumerate(frames)])

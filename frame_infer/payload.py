@@ -16,6 +16,16 @@ def _part_head(boundary: str, name: str) -> bytes:
             f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
 
 
+def multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body, one file part per (unique name, bytes); and its type."""
+    boundary = uuid.uuid4().hex
+    chunks = []
+    for name, data in parts:
+        chunks += [_part_head(boundary, name), data, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
 def part_size(name: str, data_len: int) -> int:
     """Bytes one part adds to a multipart body (boundaries are 32 hex characters)."""
     return len(_part_head("x" * 32, name)) + data_len + 2
@@ -32,12 +42,7 @@ class Request:
         if self.datas is None:
             instances = [{"id": f.id, "s3": f.s3_uri} for f in self.frames]
             return json.dumps({"instances": instances}).encode(), "application/json"
-        boundary = uuid.uuid4().hex
-        chunks = []
-        for frame, data in zip(self.frames, self.datas):
-            chunks += [_part_head(boundary, frame.id), data, b"\r\n"]
-        chunks.append(f"--{boundary}--\r\n".encode())
-        return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+        return multipart_body([(f.id, data) for f, data in zip(self.frames, self.datas)])
 
     def halves(self) -> list["Request"]:
         """Two requests of half the frames each (after the server said 413)."""

@@ -192,6 +192,14 @@ def _draw(number: int, size: tuple[int, int], background: np.ndarray,
     return img
 
 
+def _background(size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    xx = np.linspace(0, 1, width, dtype=np.float32)[None, :]
+    yy = np.linspace(0, 1, height, dtype=np.float32)[:, None]
+    return np.stack([50 + 90 * xx + 0 * yy, 40 + 60 * yy + 0 * xx,
+                     90 + 40 * (1 - xx) + 0 * yy], axis=-1).astype(np.uint8)
+
+
 def _face_sprite(diameter: int) -> np.ndarray:
     yy, xx = np.mgrid[0:diameter, 0:diameter].astype(np.float32) / diameter - 0.5
     face = 190 * np.exp(-(xx ** 2 + yy ** 2) / (2 * 0.15 ** 2))  # ~0 at the edges
@@ -206,11 +214,7 @@ def _write_video(path, times: list[Fraction], time_base: Fraction, rate: Fractio
     path, codec = Path(path), _pick_codec(codec)
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
-    xx = np.linspace(0, 1, width, dtype=np.float32)[None, :]
-    yy = np.linspace(0, 1, height, dtype=np.float32)[:, None]
-    background = np.stack([50 + 90 * xx + 0 * yy, 40 + 60 * yy + 0 * xx,
-                           90 + 40 * (1 - xx) + 0 * yy], axis=-1).astype(np.uint8)
-    sprite = _face_sprite(max(16, min(width, height) // 3))
+    background, sprite = _background(size), _face_sprite(max(16, min(width, height) // 3))
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -251,6 +255,20 @@ def make_vfr_video(path, timestamps: list[float], size: tuple[int, int] = (160, 
     if not times or any(b <= a for a, b in zip(times, times[1:])) or times[0] < 0:
         raise ValueError("timestamps must be non-negative and strictly increasing")
     return _write_video(path, times, Fraction(1, 1000), _rate(nominal_fps), size, codec)
+
+
+def synthetic_frames(count: int, size: tuple[int, int] = (640, 480), quality: int = 90
+                     ) -> list[bytes]:
+    """``count`` JPEG frames of the sample video's kind, without encoding a video."""
+    background = _background(size)
+    sprite = _face_sprite(max(16, min(size) // 3))
+    frames = []
+    for number in range(count):
+        buf = io.BytesIO()
+        Image.fromarray(_draw(number, size, background, sprite)).save(buf, "JPEG",
+                                                                       quality=quality)
+        frames.append(buf.getvalue())
+    return frames
 
 
 def read_frame_number(image) -> int:

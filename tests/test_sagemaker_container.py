@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from frame_infer import deploy, modelgen, packager
-from frame_infer.demo import synthetic_frames
+from frame_infer.video import synthetic_frames
 from frame_infer.sagemaker_serve import ContainerSettings, find_model, main
 from frame_infer.server import LocalMMS, ModelSettings, ServerError, ServerSettings, free_port
 
