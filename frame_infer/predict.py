@@ -184,7 +184,8 @@ def load_frames(source: str, fps: float, s3_client_factory) -> tuple[list[FrameR
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="frames folder or s3://bucket/prefix")
     parser.add_argument("--endpoint", required=True,
-                        help="http://127.0.0.1:8080/predictions/NAME or sagemaker:ENDPOINT")
+                        help="http://127.0.0.1:8080/predictions/NAME, sagemaker:ENDPOINT "
+                             "or sagemaker-async:ENDPOINT (with --async-s3)")
     parser.add_argument("--out", required=True, type=Path)
     add_request_arguments(parser)
 
@@ -193,7 +194,8 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="frames per request")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
     parser.add_argument("--max-payload", type=int,
-                        help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS)")
+                        help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS, "
+                             "1 GB SageMaker async)")
     parser.add_argument("--resize-to-model", action="store_true",
                         help="shrink frames to --model-input before sending")
     parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")
@@ -206,6 +208,12 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timestamps for frames without a manifest")
     parser.add_argument("--endpoint-url", help="S3 endpoint override")
     parser.add_argument("--sagemaker-endpoint-url", help="SageMaker runtime endpoint override")
+    parser.add_argument("--async-s3", metavar="S3_URI",
+                        help="sagemaker-async: s3://bucket/prefix the request bodies are "
+                             "uploaded to (the endpoint must be able to read it)")
+    parser.add_argument("--async-timeout", type=float, default=900.0,
+                        help="sagemaker-async: seconds to wait for one result before the "
+                             "request is retried")
 
 
 def run_predict(args: argparse.Namespace, source: str, out: Path) -> PredictSummary:
@@ -215,7 +223,8 @@ def run_predict(args: argparse.Namespace, source: str, out: Path) -> PredictSumm
                              lambda: make_client("s3", args.endpoint_url))
     target = make_target(args.endpoint, args.sagemaker_endpoint_url, args.max_payload,
                          pool_size=args.concurrency, max_attempts=args.retries,
-                         timeout=args.timeout)
+                         timeout=args.timeout, async_s3=args.async_s3,
+                         async_timeout=args.async_timeout, s3_endpoint_url=args.endpoint_url)
     resize = parse_model_input(args.model_input) if args.resize_to_model else None
     options = PredictOptions(batch_size=args.batch_size, concurrency=args.concurrency,
                              retry=RetryPolicy(max_attempts=args.retries),

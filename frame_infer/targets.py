@@ -115,8 +115,24 @@ class SageMakerTarget:
 
 
 def make_target(spec: str, endpoint_url: str | None = None, max_payload: int | None = None,
-                pool_size: int = 16, max_attempts: int = 5, timeout: float = 60.0):
-    """``http(s)://...`` -> HttpTarget; ``sagemaker:NAME`` -> SageMakerTarget."""
+                pool_size: int = 16, max_attempts: int = 5, timeout: float = 60.0,
+                async_s3: str | None = None, async_timeout: float | None = None,
+                s3_endpoint_url: str | None = None):
+    """``http(s)://...`` -> HttpTarget; ``sagemaker:NAME`` -> SageMakerTarget;
+    ``sagemaker-async:NAME`` -> AsyncSageMakerTarget (request bodies go to ``async_s3``)."""
+    if spec.startswith("sagemaker-async:") and spec.partition(":")[2]:
+        from .async_target import ASYNC_MAX_REQUEST_BYTES, DEFAULT_ASYNC_TIMEOUT, \
+            AsyncSageMakerTarget
+
+        if not async_s3:
+            raise ValueError(f"--endpoint {spec!r} needs --async-s3 s3://BUCKET/PREFIX: "
+                             "asynchronous endpoints read request bodies from S3")
+        if async_timeout is None:
+            async_timeout = DEFAULT_ASYNC_TIMEOUT
+        return AsyncSageMakerTarget(spec.partition(":")[2], async_s3, timeout=async_timeout,
+                                    endpoint_url=endpoint_url, s3_endpoint_url=s3_endpoint_url,
+                                    max_attempts=max_attempts, pool_size=pool_size,
+                                    max_payload=max_payload or ASYNC_MAX_REQUEST_BYTES)
     if spec.startswith(("http://", "https://")):
         return HttpTarget(spec, max_payload or MMS_MAX_REQUEST_BYTES, timeout=timeout,
                           pool_size=pool_size)
@@ -124,5 +140,5 @@ def make_target(spec: str, endpoint_url: str | None = None, max_payload: int | N
         return SageMakerTarget(spec.partition(":")[2], endpoint_url=endpoint_url,
                                max_attempts=max_attempts, pool_size=pool_size,
                                max_payload=max_payload or SAGEMAKER_MAX_REQUEST_BYTES)
-    raise ValueError(f"--endpoint {spec!r}: use http://HOST:PORT/predictions/NAME (local MMS) "
-                     "or sagemaker:ENDPOINT_NAME")
+    raise ValueError(f"--endpoint {spec!r}: use http://HOST:PORT/predictions/NAME (local MMS), "
+                     "sagemaker:ENDPOINT_NAME or sagemaker-async:ENDPOINT_NAME")

@@ -95,3 +95,11 @@ def aws_env(monkeypatch, s3_server):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return s3_server
+
+
+def pytest_sessionstart(session):
+    """SIGTERM (CI's or `timeout`'s) ends the run like Ctrl-C, so fixtures still stop the
+    servers they started instead of leaving Java and its workers behind."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -92,6 +92,10 @@ def test_async_inference_is_optional_and_may_write_only_its_output():
     assert template["Parameters"]["AsyncOutputS3Uri"]["Default"] == ""
     config = template["Resources"]["EndpointConfig"]["Properties"]["AsyncInferenceConfig"]
     assert config["Fn::If"][0] == "HasAsync" and config["Fn::If"][2] == NO_VALUE
+    output = config["Fn::If"][1]["OutputConfig"]
+    # Failures land under the output prefix, which the role may write to (the client reads
+    # FailureLocation; without it a rejected request is only a timeout).
+    assert output["S3FailurePath"] == {"Fn::Sub": "${AsyncOutputS3Uri}/failures"}
     writes = [s for s in statements(template) if "s3:PutObject" in as_list(s["Action"])]
     assert [s["Sid"] for s in writes] == ["WriteAsyncResults"]
 
