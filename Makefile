@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 MODEL  ?=
 VIDEO  ?=
 
-.PHONY: all venv java test demo clean constraints
+.PHONY: all venv java test demo bench clean constraints
 
 all: test
 
@@ -47,3 +47,7 @@ constraints:
 
 clean:
 	rm -rf build .pytest_cache
+
+# Benchmarks (a quiet machine gives steadier numbers): writes benchmarks/results/.
+bench: $(STAMP) java
+	OMP_NUM_THREADS=$$(nproc) $(BIN)/python -m benchmarks.bench

@@ -18,6 +18,8 @@ from typing import Protocol, Sequence
 import numpy as np
 import onnx
 
+from .graph_opt import optimize as optimize_graph
+
 logger = logging.getLogger(__name__)
 
 
@@ -160,6 +162,7 @@ class MXNetEngine:
         self.context_name = str(self.ctx)
         logger.info("MXNet context %s (%s)", self.ctx, reason)
         sym, arg_params, aux_params = import_into_mxnet(model_path)
+        sym = optimize_graph(sym, arg_params)
         if input_name not in sym.list_arguments():
             raise EngineError(f"input {input_name!r} is not an input of {model_path} "
                               f"(inputs: {[a for a in sym.list_arguments() if a not in arg_params]});"
@@ -176,10 +179,20 @@ class MXNetEngine:
         for size in self.buckets[:-1]:
             self._executors[size] = largest.reshape(**{input_name: (size, *self.input_shape)})
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
+    def forward(self, batch: np.ndarray, chunk_size: int | None = None) -> np.ndarray:
+        """Queue every chunk on MXNet's engine, then read all outputs with one sync.
+
+        ``chunk_size`` (a bucket size) forces chunks of that size, e.g. 1 to run one image
+        per forward (the benchmark's "one image at a time, one sync at the end").
+        """
         nd = self._mx.nd
         outputs = []
-        for chunk in plan_chunks(len(batch), self.buckets):
+        if chunk_size is not None and chunk_size not in self._executors:
+            raise ValueError(f"chunk_size {chunk_size} is not a bucket size {self.buckets}")
+        plan = (plan_chunks(len(batch), self.buckets) if chunk_size is None else
+                [Chunk(s, min(chunk_size, len(batch) - s), chunk_size)
+                 for s in range(0, len(batch), chunk_size)])
+        for chunk in plan:
             executor = self._executors[chunk.bucket]
             # A fresh NDArray, then an engine-side copy: no wait on the previous forward.
             src = nd.array(batch[chunk.start:chunk.start + chunk.count], ctx=self.ctx,

@@ -1,0 +1,327 @@
+"""``make bench``: how fast 600 video frames go through the FER+-architecture model.
+
+Rows, measured side by side in one run on this machine (order as in the issue):
+1 reload+bind the model for every image (the original code; 20 images, extrapolated),
+2 loaded once, one image per forward with a read after each,
+3 loaded once, one image per forward, one sync at the end,
+4 loaded once, batched forwards (MXNet), 5 the same on onnxruntime (the reference),
+6 served: the .mar on local MMS over HTTP with real 640x480 JPEG frames,
+7 end to end: ``frame-infer run`` on a 20-second 30 FPS video.
+Plus cold start (registration to READY) and worker memory over 5,000 requests.
+Writes benchmarks/results/bench.md, bench.json and bench.png.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from frame_infer import modelgen, packager, run_job
+from frame_infer.predict import PredictOptions, predict
+from frame_infer.server import LocalMMS, ModelSettings, ServerSettings, free_port
+from frame_infer.sources import local_frames
+from frame_infer.targets import HttpTarget
+from frame_infer.video import extract_frames, make_sample_video
+from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxnet
+
+BATCHES = (1, 4, 8, 16, 32, 64)
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    mem = next(int(line.split()[1]) for line in open("/proc/meminfo")
+               if line.startswith("MemTotal"))
+    import mxnet
+    import onnxruntime
+
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
+            "cores": os.cpu_count(), "memory_gib": round(mem / 2**20, 1),
+            "python": platform.python_version(), "mxnet": mxnet.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "omp_threads": os.environ.get("OMP_NUM_THREADS", "unset")}
+
+
+def rate(fn, images_per_call: int, min_seconds: float) -> tuple[float, list[float]]:
+    """Images/s of repeated ``fn()`` calls (after one warm-up call) and call latencies."""
+    fn()
+    latencies, started = [], time.perf_counter()
+    while time.perf_counter() - started < min_seconds or len(latencies) < 3:
+        t = time.perf_counter()
+        fn()
+        latencies.append(time.perf_counter() - t)
+    return images_per_call * len(latencies) / sum(latencies), latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q)) if values else float("nan")
+
+
+def engine_rows(model: Path, seconds: float) -> list[dict]:
+    rows = []
+    x = np.random.RandomState(0).uniform(0, 255, (64, 1, 64, 64)).astype(np.float32)
+
+    def reload_once(i=[0]):
+        import mxnet as mx
+
+        sym, args, aux = import_into_mxnet(str(model))
+        args = dict(args, Input3=mx.nd.array(x[i[0] % 64:i[0] % 64 + 1]))
+        exe = sym.bind(mx.cpu(), args=args, aux_states=aux, grad_req="null")
+        exe.forward(is_train=False)
+        exe.outputs[0].asnumpy()
+        i[0] += 1
+
+    started = time.perf_counter()
+    for _ in range(20):
+        reload_once()
+    per_image = (time.perf_counter() - started) / 20
+    rows.append({"row": 1, "path": "reload + bind per image, batch 1 (20 images, "
+                 "extrapolated)", "images_s": 1 / per_image, "p50_ms": per_image * 1000})
+    engine = MXNetEngine(str(model), "Input3", (1, 64, 64), 64, context="cpu")
+    one = x[:1]
+    r, lat = rate(lambda: engine.forward(one), 1, seconds)
+    rows.append({"row": 2, "path": "MXNet loaded once, batch 1, read after each",
+                 "images_s": r, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)})
+    r, _ = rate(lambda: engine.forward(x, chunk_size=1), 64, seconds)
+    rows.append({"row": 3, "path": "MXNet loaded once, batch 1, one sync per 64",
+                 "images_s": r})
+    ort = OnnxRuntimeEngine(str(model), "Input3", 64, threads=os.cpu_count())
+    for row, name, eng in ((4, "MXNet", engine), (5, "onnxruntime", ort)):
+        for b in BATCHES:
+            r, lat = rate(lambda: eng.forward(x[:b]), b, seconds)
+            rows.append({"row": row, "path": f"{name} loaded once, batch {b}", "batch": b,
+                         "images_s": r, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)})
+    return rows
+
+
+class RssSampler:
+    """Peak RSS of MMS's handler processes, sampled every 50 ms in a thread."""
+
+    def __init__(self, server: LocalMMS):
+        import psutil
+
+        self._java = psutil.Process(server.process.pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def current(self) -> int:
+        total = 0
+        for proc in self._java.children(recursive=True):
+            try:
+                if "model_service_worker" in " ".join(proc.cmdline()) and proc.parent().pid != self._java.pid:
+                    total += proc.memory_info().rss
+            except Exception:  # a process that just ended
+                pass
+        return total
+
+    def _run(self):
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self.current())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class TimedTarget:
+    """The real HTTP target, recording each request's latency."""
+
+    def __init__(self, url: str):
+        self.inner = HttpTarget(url)
+        self.max_payload = self.inner.max_payload
+        self.latencies: list[float] = []
+
+    def send(self, body, content_type):
+        t = time.perf_counter()
+        result = self.inner.send(body, content_type)
+        self.latencies.append(time.perf_counter() - t)
+        return result
+
+    def describe(self):
+        return self.inner.describe()
+
+
+def start_server(store: Path, work: Path, engine: str, batch_size: int) -> tuple[LocalMMS, float]:
+    server = LocalMMS(ServerSettings(model_store=store, port=free_port(),
+                                     management_port=free_port(),
+                                     run_dir=Path(tempfile.mkdtemp(dir=work)),
+                                     extra_env={"FRAME_INFER_ENGINE": engine}))
+    server.start(threads=os.cpu_count())
+    started = time.perf_counter()
+    server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=batch_size,
+                                  max_batch_delay_ms=10, workers=1))
+    return server, time.perf_counter() - started
+
+
+def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies) -> tuple[list, dict]:
+    rows, extra = [], {}
+    frames = local_frames(frames_dir)
+    for engine in ("mxnet", "onnxruntime"):
+        for batching, mms_batch in (("on", 4), ("off", 1)):
+            server, cold = start_server(store, work, engine, mms_batch)
+            extra.setdefault("cold_start_s", {})[f"{engine}, batching {batching}"] = cold
+            try:
+                url = f"{server.inference_url}/predictions/ferplus"
+                for concurrency in concurrencies:
+                    target = TimedTarget(url)
+                    out = Path(tempfile.mkdtemp(dir=work))
+                    with RssSampler(server) as rss:
+                        t = time.perf_counter()
+                        summary = predict(frames, target, out, PredictOptions(
+                            batch_size=16, concurrency=concurrency, progress=False))
+                        elapsed = time.perf_counter() - t
+                    assert summary.predicted == len(frames), summary
+                    rows.append({"row": 6, "path": f"served {engine}, MMS batching {batching}"
+                                 f", {concurrency} in flight, 16 frames/request",
+                                 "engine": engine, "images_s": len(frames) / elapsed,
+                                 "p50_ms": pct(target.latencies, 50),
+                                 "p99_ms": pct(target.latencies, 99),
+                                 "rss_mb": rss.peak / 2**20})
+            finally:
+                server.stop()
+    return rows, extra
+
+
+def end_to_end(store: Path, video: Path, work: Path) -> dict:
+    server, _ = start_server(store, work, "mxnet", 4)
+    try:
+        parser = argparse.ArgumentParser()
+        run_job.add_arguments(parser)
+        out = Path(tempfile.mkdtemp(dir=work))
+        args = parser.parse_args([str(video), "--endpoint",
+                                  f"{server.inference_url}/predictions/ferplus", "--out",
+                                  str(out), "--batch-size", "16", "--concurrency", "4",
+                                  "--no-progress"])
+        t = time.perf_counter()
+        result = run_job.run_job(video, out, args)
+        total = time.perf_counter() - t
+    finally:
+        server.stop()
+    parts = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+    return {"row": 7, "path": f"end to end: `frame-infer run`, 20 s 30 FPS video ({parts})",
+            "images_s": result.frames / total, "total_s": total}
+
+
+def soak(store: Path, work: Path, requests: int) -> dict:
+    """Worker RSS over ``requests`` one-image requests: is it flat?"""
+    import requests as http
+
+    server, _ = start_server(store, work, "mxnet", 1)
+    samples = []
+    try:
+        url = f"{server.inference_url}/predictions/ferplus"
+        buf = io.BytesIO()
+        np.save(buf, np.random.RandomState(1).randint(0, 255, (1, 64, 64), dtype=np.uint8))
+        body = buf.getvalue()
+        session = http.Session()
+        sampler = RssSampler(server)
+        for i in range(requests):
+            response = session.post(url, data=body,
+                                    headers={"Content-Type": "application/x-npy"})
+            assert response.status_code == 200
+            if i % (requests // 10) == 0 or i == requests - 1:
+                samples.append((i + 1, sampler.current() / 2**20))
+    finally:
+        server.stop()
+    return {"requests": requests, "rss_mb": samples}
+
+
+def write_results(info: dict, rows: list[dict], extra: dict) -> None:
+    reference = max(r["images_s"] for r in rows if r["row"] == 5)
+    for r in rows:
+        r["vs_ort_best"] = r["images_s"] / reference
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps({"machine": info, "rows": rows, **extra},
+                                                   indent=2))
+    lines = [f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, "
+             f"{info['memory_gib']} GiB; Python {info['python']}, MXNet {info['mxnet']}, "
+             f"onnxruntime {info['onnxruntime']}. One run, side by side; ratios are to the "
+             "best onnxruntime row (5).", "",
+             "| row | path | images/s | p50 ms | p99 ms | worker RSS MB | × ORT best |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+
+    def fmt(v, spec=".1f"):
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+    for r in rows:
+        lines.append(f"| {r['row']} | {r['path']} | {fmt(r['images_s'])} | "
+                     f"{fmt(r.get('p50_ms'))} | {fmt(r.get('p99_ms'))} | "
+                     f"{fmt(r.get('rss_mb'), '.0f')} | {r['vs_ort_best']:.2f} |")
+    lines += ["", "Cold start, registration to READY: " + ", ".join(
+        f"{k} {v:.1f}s" for k, v in extra.get("cold_start_s", {}).items())]
+    if "soak" in extra:
+        lines.append("Worker RSS over " + str(extra["soak"]["requests"]) + " requests "
+                     "(requests: MB): " + ", ".join(f"{n}: {m:.0f}"
+                                                  for n, m in extra["soak"]["rss_mb"]))
+    (RESULTS / "bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(rows)
+
+
+def plot(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(rows) + 1.5))
+    labels = [f"{r['row']}: {r['path'][:70]}" for r in rows]
+    colors = [f"C{r['row']}" for r in rows]
+    ax.barh(range(len(rows)), [r["images_s"] for r in rows], color=colors)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("images per second (log scale)")
+    ax.set_title("FER+-architecture model, 600 frames: images/s by path")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "bench.png", dpi=110)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per engine measurement")
+    parser.add_argument("--soak-requests", type=int, default=5000)
+    parser.add_argument("--concurrency", default="1,2,4,8")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="frame-infer-bench-"))
+    try:
+        model = modelgen.write_test_model("ferplus", work / "ferplus.onnx")
+        store = work / "store"
+        packager.build_archive(model, "ferplus", store)
+        video = make_sample_video(work / "sample.mp4", seconds=20, fps=30)
+        frames_dir = work / "frames"
+        extract_frames(video, frames_dir, progress=False)
+        info = machine()
+        print(f"machine: {info}", flush=True)
+        rows = engine_rows(model, args.seconds)
+        served, extra = served_rows(store, frames_dir, work,
+                                    [int(c) for c in args.concurrency.split(",")])
+        rows += served
+        rows.append(end_to_end(store, video, work))
+        if args.soak_requests:
+            extra["soak"] = soak(store, work, args.soak_requests)
+        write_results(info, rows, extra)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Rewrites of the MXNet graph that MXNet's ONNX importer produces, for speed.
+
+The importer translates every ``MaxPool`` into ``Pad`` (even with zero padding) +
+``Pooling``, and every ``Gemm`` into ``Flatten`` + ``linalg_gemm2`` + ``_mul_scalar`` +
+``broadcast_add``. The zero ``Pad`` is a no-op that still breaks MKL-DNN's blocked
+layout (two reorders per pooling), and the Gemm chain misses MKL-DNN's fused inner
+product. Both are rewritten back to what the ONNX graph meant; results are unchanged
+(the equivalence tests compare against onnxruntime).
+"""
+from __future__ import annotations
+
+import ast
+import json
+
+
+def _attr(node: dict, key: str, default=None):
+    return (node.get("attrs") or {}).get(key, default)
+
+
+def _is_zero_pad(node: dict) -> bool:
+    if node["op"] != "Pad":
+        return False
+    widths = ast.literal_eval(_attr(node, "pad_width", "()"))
+    return all(w == 0 for w in widths)
+
+
+def optimize(sym, arg_params: dict):
+    """Return an equivalent symbol without zero Pads and with Gemm as FullyConnected."""
+    import mxnet as mx
+
+    graph = json.loads(sym.tojson())
+    nodes = graph["nodes"]
+    alias: dict[int, list] = {}  # node index -> the input entry that replaces it
+
+    def entry(e: list) -> list:
+        while e[0] in alias:
+            e = alias[e[0]]
+        return e
+
+    for i, node in enumerate(nodes):
+        node["inputs"] = [entry(e) for e in node["inputs"]]
+        if _is_zero_pad(node):
+            alias[i] = node["inputs"][0]
+        elif node["op"] == "Flatten" and nodes[node["inputs"][0][0]]["op"] in (
+                "Flatten", "FullyConnected"):
+            alias[i] = node["inputs"][0]  # already 2-D
+        elif node["op"] == "broadcast_add":
+            fused = _gemm_as_fully_connected(nodes, node, arg_params)
+            if fused is not None:
+                nodes[i] = fused
+    graph["heads"] = [entry(e) for e in graph["heads"]]
+    graph.pop("node_row_ptr", None)
+    return mx.sym.load_json(json.dumps(graph))
+
+
+def _gemm_as_fully_connected(nodes: list, add: dict, arg_params: dict) -> dict | None:
+    """broadcast_add(linalg_gemm2(X, W, transpose_b=1, alpha=1), _mul_scalar(b, 1))."""
+    if len(add["inputs"]) != 2:
+        return None
+    gemm, scaled = (nodes[e[0]] for e in add["inputs"])
+    if (gemm["op"] != "_linalg_gemm2" or scaled["op"] != "_mul_scalar"
+            or float(_attr(scaled, "scalar", 0)) != 1.0
+            or float(_attr(gemm, "alpha", 1)) != 1.0
+            or _attr(gemm, "transpose_a", "0") not in ("0", "False")
+            or _attr(gemm, "transpose_b", "0") not in ("1", "True")):
+        return None
+    data, weight = gemm["inputs"]
+    bias = scaled["inputs"][0]
+    weight_node, bias_node = nodes[weight[0]], nodes[bias[0]]
+    if (weight_node["op"] != "null" or bias_node["op"] != "null"
+            or weight_node["name"] not in arg_params or bias_node["name"] not in arg_params):
+        return None
+    num_hidden = arg_params[weight_node["name"]].shape[0]
+    if arg_params[bias_node["name"]].shape != (num_hidden,):
+        return None
+    return {"op": "FullyConnected", "name": add["name"],
+            "attrs": {"num_hidden": str(num_hidden), "no_bias": "False", "flatten": "True"},
+            "inputs": [data, weight, bias]}
