@@ -204,6 +204,8 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, default=5, help="attempts per request")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="seconds to wait for one response (HTTP endpoints)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars")
     parser.add_argument("--fps", type=float, default=30.0,
                         help="timestamps for frames without a manifest")
     parser.add_argument("--endpoint-url", help="S3 endpoint override")
@@ -228,7 +230,7 @@ def run_predict(args: argparse.Namespace, source: str, out: Path) -> PredictSumm
     resize = parse_model_input(args.model_input) if args.resize_to_model else None
     options = PredictOptions(batch_size=args.batch_size, concurrency=args.concurrency,
                              retry=RetryPolicy(max_attempts=args.retries),
-                             by_reference=args.by_reference)
+                             by_reference=args.by_reference, progress=args.progress)
     return predict(frames, target, out, options, FrameReader(s3, resize))
 
 

@@ -68,7 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", help="s3://bucket/prefix: upload frames and results there")
     parser.add_argument("--re-extract", action="store_true",
                         help="cut the frames again even when the folder has them")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
     predict_step.add_request_arguments(parser)
 
 
