@@ -14,6 +14,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from .journal import Journal
 from .payload import Request, TooLarge, pack
@@ -114,27 +115,38 @@ class Predictor:
             "rerun the same command to retry these frames"))
 
 
-def predict(frames: list[FrameRef], target, out_dir: Path | str, options: PredictOptions,
+def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: PredictOptions,
             reader: FrameReader | None = None) -> PredictSummary:
     """Predict every frame without a final result in ``out_dir``'s journal."""
     from tqdm import tqdm
 
     started = time.monotonic()
     journal = Journal(out_dir)
-    todo = [f for f in frames if not journal.done(f.index)]
-    skipped = len(frames) - len(todo)
     predictor = Predictor(target, journal, options)
     read = None if options.by_reference else (reader or FrameReader()).read
-    if options.by_reference:
-        missing = [f.id for f in todo if not f.s3_uri]
-        if missing:
-            raise ValueError(f"--by-reference needs frames in S3, {missing[0]} is local: "
-                             "predict from an s3:// prefix")
-    bar = tqdm(total=len(todo), unit="frame", desc="predict", disable=not options.progress)
+    indices: list[int] = []
+    skipped = 0
+
+    def pending():
+        # Lazily: ``frames`` may be a stream that is still being extracted.
+        nonlocal skipped
+        for frame in frames:
+            indices.append(frame.index)
+            if journal.done(frame.index):
+                skipped += 1
+            elif options.by_reference and not frame.s3_uri:
+                raise ValueError(f"--by-reference needs frames in S3, {frame.id} is local: "
+                                 "predict from an s3:// prefix")
+            else:
+                yield frame
+
+    total = (sum(not journal.done(f.index) for f in frames)
+             if isinstance(frames, (list, tuple)) else None)
+    bar = tqdm(total=total, unit="frame", desc="predict", disable=not options.progress)
     in_flight = set()
     with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         try:
-            for item in pack(todo, read, options.batch_size, target.max_payload):
+            for item in pack(pending(), read, options.batch_size, target.max_payload):
                 if isinstance(item, TooLarge):
                     journal.record(_error_rows(
                         [item.frame], "frame_too_large",
@@ -156,12 +168,11 @@ def predict(frames: list[FrameRef], target, out_dir: Path | str, options: Predic
             bar.close()
             raise
     bar.close()
-    indices = [f.index for f in frames]
     output = journal.write_ordered(indices) if all(i in journal.rows for i in indices) else None
     rows = [journal.rows[i] for i in indices if i in journal.rows]
     errors = sum("error" in r for r in rows)
-    unfinished = len(frames) - sum(journal.done(i) for i in indices)
-    return PredictSummary(frames=len(frames), predicted=len(rows) - errors, errors=errors,
+    unfinished = len(indices) - sum(journal.done(i) for i in indices)
+    return PredictSummary(frames=len(indices), predicted=len(rows) - errors, errors=errors,
                           skipped=skipped, unfinished=unfinished,
                           requests=predictor.requests_sent,
                           seconds=time.monotonic() - started, output=output)
@@ -218,11 +229,16 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                              "request is retried")
 
 
-def run_predict(args: argparse.Namespace, source: str, out: Path) -> PredictSummary:
+def run_predict(args: argparse.Namespace, source: str, out: Path,
+                frames: Iterable[FrameRef] | None = None) -> PredictSummary:
+    """Predict ``source`` (or the given ``frames``, e.g. a stream) with the CLI options."""
     from .s3util import make_client
 
-    frames, s3 = load_frames(source, args.fps,
-                             lambda: make_client("s3", args.endpoint_url))
+    if frames is None:
+        frames, s3 = load_frames(source, args.fps,
+                                 lambda: make_client("s3", args.endpoint_url))
+    else:
+        s3 = None
     target = make_target(args.endpoint, args.sagemaker_endpoint_url, args.max_payload,
                          pool_size=args.concurrency, max_attempts=args.retries,
                          timeout=args.timeout, async_s3=args.async_s3,

@@ -1,6 +1,7 @@
 """``run``: the whole job in one command: extract -> (upload) -> predict -> report.
 
-Without ``--bucket`` the frames stay local; with it they are uploaded (idempotently)
+Without ``--bucket`` the frames stay local and are predicted while the video is still
+being cut (extract and predict overlap); with it they are uploaded (idempotently)
 and predicted from S3 (as bytes, or as references with ``--by-reference``), and the
 report is copied next to them. Rerunning the same command resumes: frames are
 re-extracted only when missing, uploads skip what is there, predict sends only frames
@@ -9,6 +10,8 @@ without a result.
 from __future__ import annotations
 
 import argparse
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from . import predict as predict_step
 from .manifest import manifest_path, read_manifest
 from .report import format_per_second, per_second, read_predictions, write_report
 from .s3util import parse_s3_uri
+from .sources import FrameRef
 from .upload import upload_frames
 from .video import extract_frames
 
@@ -36,28 +40,63 @@ def run_job(video: Path, out: Path, args: argparse.Namespace) -> JobResult:
     timings: dict[str, float] = {}
     frames_dir = out / "frames"
     started = time.monotonic()
-    if manifest_path(frames_dir).exists() and not args.re_extract:
-        frames = read_manifest(frames_dir)  # resume: the frames are already cut
+    have_frames = manifest_path(frames_dir).exists() and not args.re_extract
+    if not args.bucket and not have_frames:
+        # Predict while extracting: the two overlap instead of adding up.
+        stream, extractor = _extract_streaming(video, frames_dir, args.fps)
+        summary = predict_step.run_predict(args, str(frames_dir), out, frames=stream)
+        extractor.join()
+        timings["extract + predict"] = time.monotonic() - started
+        frame_count = summary.frames
     else:
-        frames = extract_frames(video, frames_dir, fps=args.fps, progress=args.progress)
-    timings["extract"] = time.monotonic() - started
-    source = str(frames_dir)
-    if args.bucket:
-        location = parse_s3_uri(args.bucket)
+        frames = (read_manifest(frames_dir) if have_frames else  # resume: already cut
+                  extract_frames(video, frames_dir, fps=args.fps, progress=args.progress))
+        timings["extract"] = time.monotonic() - started
+        source = str(frames_dir)
+        if args.bucket:
+            location = parse_s3_uri(args.bucket)
+            started = time.monotonic()
+            uploaded = upload_frames(frames_dir, location.uri("frames"),
+                                     endpoint_url=args.endpoint_url, progress=args.progress)
+            timings["upload"] = time.monotonic() - started
+            source = uploaded.location.uri()
         started = time.monotonic()
-        uploaded = upload_frames(frames_dir, location.uri("frames"),
-                                 endpoint_url=args.endpoint_url, progress=args.progress)
-        timings["upload"] = time.monotonic() - started
-        source = uploaded.location.uri()
-    started = time.monotonic()
-    summary = predict_step.run_predict(args, source, out)
-    timings["predict"] = time.monotonic() - started
+        summary = predict_step.run_predict(args, source, out)
+        timings["predict"] = time.monotonic() - started
+        frame_count = len(frames)
     started = time.monotonic()
     s3_results = parse_s3_uri(args.bucket).uri("results") if args.bucket else None
     paths = write_report(out, s3_uri=s3_results) if summary.output else None
     timings["report"] = time.monotonic() - started
-    return JobResult(frames=len(frames), summary=summary, report_dir=out,
+    return JobResult(frames=frame_count, summary=summary, report_dir=out,
                      timeline_png=paths.timeline_png if paths else None, seconds=timings)
+
+
+def _extract_streaming(video: Path, frames_dir: Path, fps: float):
+    """Extract in a thread; yield each frame as soon as its file is written.
+
+    An extraction error is raised from the stream after the frames before it."""
+    frames: queue.Queue = queue.Queue()
+    done, errors = object(), []
+
+    def extract():
+        try:
+            extract_frames(video, frames_dir, fps=fps, progress=False, on_frame=frames.put)
+        except BaseException as exc:  # handed to the consumer below
+            errors.append(exc)
+        finally:
+            frames.put(done)
+
+    thread = threading.Thread(target=extract, name="extract", daemon=True)
+    thread.start()
+
+    def stream():
+        while (frame := frames.get()) is not done:
+            yield FrameRef(frame.index, frame.timestamp, path=frames_dir / frame.file)
+        if errors:
+            raise errors[0]
+
+    return stream(), thread
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -71,7 +71,8 @@ def _encode_jpeg(frame: av.VideoFrame, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _extract(video, out_dir, fps=30.0, quality=90, progress=True) -> tuple[list[Frame], float]:
+def _extract(video, out_dir, fps=30.0, quality=90, progress=True,
+             on_frame=None) -> tuple[list[Frame], float]:
     """:func:`extract_frames`, also returning the video's duration in seconds."""
     video, out_dir, rate = Path(video), Path(out_dir), _rate(fps)
     if not 1 <= int(quality) <= 100:
@@ -109,6 +110,8 @@ def _extract(video, out_dir, fps=30.0, quality=90, progress=True) -> tuple[list[
                                     size=len(data), sha256=hashlib.sha256(data).hexdigest(),
                                     extra={"source_time": float(current[0])}))
                 bar.update(1)
+                if on_frame is not None:
+                    on_frame(frames[-1])
 
         try:
             for decoded in container.decode(stream):
@@ -148,15 +151,16 @@ def _extract(video, out_dir, fps=30.0, quality=90, progress=True) -> tuple[list[
 
 
 def extract_frames(video, out_dir, fps: float = 30.0, quality: int = 90,
-                   progress: bool = True) -> list[Frame]:
+                   progress: bool = True, on_frame=None) -> list[Frame]:
     """Write ``frame_{k:06d}.jpg`` for each ``t_k = k / fps`` before the end, plus the manifest.
 
     Frame ``k`` is the decoded frame displayed at ``t_k`` by the stream's timestamps and
     its manifest timestamp is ``t_k``. Earlier ``frame_*.jpg`` beyond the new count are
     removed. Raises :class:`VideoError` (a ``ValueError``) for a missing file, a file
-    that is not a video, or one without a video stream.
+    that is not a video, or one without a video stream. ``on_frame(frame)`` is called as
+    soon as each frame's file is written (``run`` predicts while extraction goes on).
     """
-    return _extract(video, out_dir, fps, quality, progress)[0]
+    return _extract(video, out_dir, fps, quality, progress, on_frame)[0]
 
 
 def _pick_codec(codec: str | None) -> str:

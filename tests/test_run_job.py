@@ -56,3 +56,24 @@ def test_run_with_bucket_uploads_frames_and_results(mms, aws_env, tmp_path, caps
     assert {"job1/frames/manifest.jsonl", "job1/results/predictions.csv",
             "job1/results/timeline.png", "job1/results/predictions.jsonl"} <= keys
     assert len(rows(out)) == 30
+
+
+def test_frames_are_predicted_while_the_video_is_cut(mms, tmp_path, capsys):
+    """Without --bucket, extract and predict overlap. A truncated video gives the frames
+    it holds; a file that is no video ends the run with the decoder's clear error."""
+    video = make_sample_video(tmp_path / "clip.mkv", seconds=2, fps=30, size=(320, 240))
+    data = video.read_bytes()
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    assert main(["run", str(truncated), "--endpoint", endpoint(mms), "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "extract + predict" in capsys.readouterr().out
+    result = rows(out)
+    assert 0 < len(result) < 60 and all("label" in r for r in result)
+    assert [r["index"] for r in result] == list(range(len(result)))
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video")
+    code = main(["run", str(not_video), "--endpoint", endpoint(mms), "--out",
+                 str(tmp_path / "out2"), "--no-progress"])
+    assert code == 1 and "notes.mp4 is not a readable video" in capsys.readouterr().err
