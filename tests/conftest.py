@@ -1,6 +1,8 @@
 """Shared fixtures: generated models, real .mar archives, a real MMS server on loopback."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -68,13 +70,9 @@ def mms(model_store, tmp_path_factory):
         server.stop()  # the run dir (logs) stays for inspection; pytest prunes old ones
 
 
-@pytest.fixture(scope="session")
-def s3_server():
-    """A real S3-compatible server on loopback (moto's server mode), for real boto3 calls.
-
-    Yields its endpoint URL. boto3 clients reach it through ``AWS_ENDPOINT_URL_S3`` or an
-    explicit ``endpoint_url``; the credentials are moto's test values (no AWS involved).
-    """
+@contextlib.contextmanager
+def moto_server():
+    """moto's server mode on a free loopback port (the stand-in for AWS), always stopped."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -84,6 +82,17 @@ def s3_server():
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server on loopback (moto's server mode), for real boto3 calls.
+
+    Yields its endpoint URL. boto3 clients reach it through ``AWS_ENDPOINT_URL_S3`` or an
+    explicit ``endpoint_url``; the credentials are moto's test values (no AWS involved).
+    """
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture()

@@ -10,7 +10,6 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -18,11 +17,11 @@ import pytest
 from frame_infer import cli
 from frame_infer.async_target import AsyncSageMakerTarget, failure_answer
 from frame_infer.predict import PredictOptions, predict
-from frame_infer.server import free_port
 from frame_infer.sources import local_frames
 from frame_infer.targets import HttpTarget, RetryPolicy
 
 from .framegen import write_frames
+from .loopback import JsonHandler, LoopbackHTTPServer
 from .test_client_aws import read_rows, sagemaker_client
 
 pytestmark = pytest.mark.integration
@@ -70,15 +69,12 @@ class AsyncSageMakerProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JsonHandler):
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 match = re.fullmatch(r"/endpoints/([^/]+)/async-invocations", self.path)
                 if not match:
-                    return self._send(404, {"message": f"no route {self.path}"},
+                    return self.send_json(404, {"message": f"no route {self.path}"},
                                       {"x-amzn-ErrorType": "UnknownOperationException"})
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with proxy._lock:
@@ -88,7 +84,7 @@ class AsyncSageMakerProxy:
                     proxy.requests.append(headers)
                 input_location = headers.get("x-amzn-sagemaker-inputlocation", "")
                 if not input_location.startswith("s3://"):
-                    return self._send(400, {"message": "InputLocation must be an S3 URI"},
+                    return self.send_json(400, {"message": "InputLocation must be an S3 URI"},
                                       {"x-amzn-ErrorType": "ValidationError"})
                 inference_id = headers.get("x-amzn-sagemaker-inference-id") or str(uuid.uuid4())
                 output = f"{OUTPUT}/{inference_id}.out"
@@ -99,23 +95,13 @@ class AsyncSageMakerProxy:
                         output, failure))
                     proxy._workers.append(worker)
                     worker.start()
-                self._send(202, {"InferenceId": inference_id},
+                self.send_json(202, {"InferenceId": inference_id},
                            {"X-Amzn-SageMaker-OutputLocation": output,
                             "X-Amzn-SageMaker-FailureLocation": failure})
 
-            def _send(self, status, body, headers):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._http = LoopbackHTTPServer(Handler)
+        self.url = self._http.url
 
     def process(self, input_location: str, content_type: str, output: str, failure: str):
         """What the endpoint does with a queued request: model answer -> S3."""
@@ -148,12 +134,11 @@ class AsyncSageMakerProxy:
         self._s3.put_object(Bucket=bucket, Key=key, Body=answer)
 
     def __enter__(self):
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.stop()
         for worker in self._workers:
             worker.join(timeout=60)
 

@@ -3,10 +3,8 @@ SageMaker's InvokeEndpoint through a loopback proxy in front of the real MMS."""
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -21,6 +19,7 @@ from frame_infer.targets import HttpTarget, RetryPolicy, SageMakerTarget
 from frame_infer.upload import upload_frames
 
 from .framegen import write_frames
+from .loopback import JsonHandler, LoopbackHTTPServer
 
 pytestmark = pytest.mark.integration
 BUCKET = "frames-bucket"
@@ -125,10 +124,7 @@ class SageMakerProxy:
         self._throttle = throttle_first
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JsonHandler):
             def do_POST(self):
                 proxy.calls += 1
                 if self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
@@ -136,7 +132,7 @@ class SageMakerProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if proxy._throttle > 0:
                     proxy._throttle -= 1
-                    return self._send(400, {"__type": "ThrottlingException",
+                    return self.send_json(400, {"__type": "ThrottlingException",
                                             "message": "Rate exceeded"},
                                       {"x-amzn-ErrorType": "ThrottlingException"})
                 request = urllib.request.Request(
@@ -144,37 +140,26 @@ class SageMakerProxy:
                     headers={"Content-Type": self.headers["Content-Type"]}, method="POST")
                 try:
                     with urllib.request.urlopen(request, timeout=60) as resp:
-                        return self._send(200, resp.read(),
+                        return self.send_json(200, resp.read(),
                                           {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
                 except urllib.error.HTTPError as exc:
                     original = exc.read().decode("utf-8", "replace")
-                    return self._send(424, {
+                    return self.send_json(424, {
                         "ErrorCode": "CLIENT_ERROR_FROM_MODEL", "OriginalStatusCode": exc.code,
                         "OriginalMessage": original,
                         "Message": f"Received client error ({exc.code}) from primary"},
                         {"x-amzn-ErrorType": "ModelError"})
 
-            def _send(self, status, body, headers):
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._http = LoopbackHTTPServer(Handler)
+        self.url = self._http.url
 
     def __enter__(self):
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.stop()
 
 
 def sagemaker_client(url):

@@ -26,7 +26,7 @@ import boto3
 import pytest
 
 from frame_infer import deploy
-from frame_infer.server import free_port
+from .conftest import moto_server
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/frame-infer:test"
 
@@ -37,15 +37,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings(UNSUPPORTED)]
 @pytest.fixture(scope="module")
 def emulator():
     """moto's server on a free loopback port: the stand-in for AWS. Stopped at the end."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
