@@ -95,6 +95,16 @@ def s3_server():
         yield url
 
 
+def s3_client_with_bucket(bucket: str):
+    """A boto3 S3 client (standard configuration: use with ``aws_env``) and ``bucket``."""
+    import boto3
+
+    client = boto3.client("s3")
+    if bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=bucket)
+    return client
+
+
 @pytest.fixture()
 def aws_env(monkeypatch, s3_server):
     """Environment for boto3 against the loopback S3 server: fake credentials, a region."""

@@ -20,6 +20,7 @@ from frame_infer.predict import PredictOptions, predict
 from frame_infer.sources import local_frames
 from frame_infer.targets import HttpTarget, RetryPolicy
 
+from .conftest import s3_client_with_bucket
 from .framegen import write_frames
 from .loopback import JsonHandler, LoopbackHTTPServer
 from .test_client_aws import read_rows, sagemaker_client
@@ -33,10 +34,7 @@ FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 
 @pytest.fixture()
 def s3(aws_env):
-    client = boto3.client("s3")
-    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=BUCKET)
-    return client
+    return s3_client_with_bucket(BUCKET)
 
 
 def split_uri(uri: str) -> tuple[str, str]:

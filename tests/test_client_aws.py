@@ -18,6 +18,7 @@ from frame_infer.sources import FrameReader, s3_frames
 from frame_infer.targets import HttpTarget, RetryPolicy, SageMakerTarget
 from frame_infer.upload import upload_frames
 
+from .conftest import s3_client_with_bucket
 from .framegen import write_frames
 from .loopback import JsonHandler, LoopbackHTTPServer
 
@@ -27,10 +28,7 @@ BUCKET = "frames-bucket"
 
 @pytest.fixture()
 def s3(aws_env):
-    client = boto3.client("s3")
-    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=BUCKET)
-    return client
+    return s3_client_with_bucket(BUCKET)
 
 
 def read_rows(out):
