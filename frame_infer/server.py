@@ -284,12 +284,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MMS server-side batch: requests aggregated per handler call")
     parser.add_argument("--max-batch-delay", type=int, default=20, help="milliseconds")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--run-dir", type=Path,
+                        help="MMS config, logs and temp files (default: a temp folder, "
+                             "removed after a clean stop)")
 
 
 def run(args: argparse.Namespace) -> int:
     name = args.name or Path(args.model).stem
     server = serve_model(args.model_store, args.model, name, args.port, args.management_port,
-                         args.batch_size, args.max_batch_delay, args.workers)
+                         args.batch_size, args.max_batch_delay, args.workers,
+                         run_dir=args.run_dir)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -300,9 +304,10 @@ def run(args: argparse.Namespace) -> int:
         while not stop.is_set():
             if server.process is None or server.process.poll() is not None:
                 print("MMS exited unexpectedly:\n" + server.log_tail(), file=sys.stderr)
-                return 1
+                return 1  # the run dir and its logs stay
             stop.wait(1.0)
     finally:
         server.stop()
         print("MMS stopped", flush=True)
+    server.cleanup()
     return 0

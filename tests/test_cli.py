@@ -10,6 +10,7 @@ import sys
 import tarfile
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -84,6 +85,8 @@ def test_serve_runs_until_sigterm_and_stops_mms(model_store, tmp_path):
             line = proc.stdout.readline()
             assert line or proc.poll() is None, "serve exited before it was ready"
         java_pid = int(re.search(r"MMS pid (\d+)", line).group(1))
+        run_dir = Path(re.search(r"logs in (\S+);", line).group(1)).parent
+        assert run_dir.is_dir()
         status = requests.get(f"http://127.0.0.1:{mport}/models/rgb", timeout=10).json()
         assert status["batchSize"] == 4 and status["maxBatchDelay"] == 10
         assert status["workers"][0]["status"] == "READY"
@@ -91,6 +94,7 @@ def test_serve_runs_until_sigterm_and_stops_mms(model_store, tmp_path):
         assert proc.wait(timeout=60) == 0
         assert "MMS stopped" in proc.stdout.read()
         assert not _alive(java_pid)
+        assert not run_dir.exists()  # its own temp folder, removed after a clean stop
     finally:
         if proc.poll() is None:
             proc.kill()
