@@ -39,10 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # their INFO lines (endpoint discovery, retries) are noise here
+        for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         return COMMANDS[args.command][0].run(args)
     except EXPECTED_ERRORS as exc:
         print(f"frame-infer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError, Boto3Error) as exc:
+        print(f"frame-infer {args.command}: AWS error: {exc}; check your credentials, region "
+              "and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3, "
+              "--endpoint-url)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .journal import Journal
+from .journal import Journal, is_final
 from .payload import Request, TooLarge, pack
 from .sources import FrameReader, FrameRef, local_frames, parse_model_input, s3_frames
 from .targets import RETRYABLE_STATUS, RetryPolicy, TransportError, make_target
@@ -40,6 +40,8 @@ class PredictSummary:
     """Frames that already had a final result from an earlier run."""
     unfinished: int
     """Frames whose request failed after every retry: a rerun retries them."""
+    first_failure: str | None
+    """The message of the first such frame: why they could not be sent."""
     requests: int
     seconds: float
     output: Path | None
@@ -172,9 +174,10 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
     rows = [journal.rows[i] for i in indices if i in journal.rows]
     errors = sum("error" in r for r in rows)
     unfinished = len(indices) - sum(journal.done(i) for i in indices)
+    failure = next((r["error"]["message"] for r in rows if not is_final(r)), None)
     return PredictSummary(frames=len(indices), predicted=len(rows) - errors, errors=errors,
                           skipped=skipped, unfinished=unfinished,
-                          requests=predictor.requests_sent,
+                          first_failure=failure, requests=predictor.requests_sent,
                           seconds=time.monotonic() - started, output=output)
 
 
@@ -259,8 +262,7 @@ def print_summary(summary: PredictSummary) -> None:
     if summary.output:
         print(f"results in frame order: {summary.output}")
     if summary.unfinished:
-        print(f"{summary.unfinished} frames could not be sent; rerun the same command to "
-              "retry only those")
+        print(f"{summary.unfinished} frames could not be sent: {summary.first_failure}")
 
 
 def run(args: argparse.Namespace) -> int:

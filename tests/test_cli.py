@@ -109,3 +109,27 @@ def _alive(pid: int) -> bool:
     # A zombie waiting for its parent is gone for our purposes.
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split()[2] != "Z"
+
+
+def test_unreachable_endpoint_and_missing_credentials_are_clear_errors(tmp_path, capsys,
+                                                                       monkeypatch):
+    from .framegen import write_frames
+
+    write_frames(tmp_path / "frames", 3)
+    closed = f"http://127.0.0.1:{free_port()}/predictions/x"  # nothing listens there
+    code = main(["predict", str(tmp_path / "frames"), "--endpoint", closed, "--out",
+                 str(tmp_path / "out"), "--retries", "2", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "3 frames could not be sent" in out and "failed after 2 attempts" in out
+    assert "rerun the same command" in out
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    code = main(["upload", str(tmp_path / "frames"), "s3://some-bucket/x"])
+    err = capsys.readouterr().err
+    assert code == 1 and "AWS error: Unable to locate credentials" in err
