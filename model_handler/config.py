@@ -55,7 +55,8 @@ class ModelConfig:
     """MXNet context: auto (EIA if the build has it, else the GPU MMS assigns, else CPU),
     cpu, gpu, gpu:N or eia."""
     threads: int = 0
-    """Engine threads per worker; 0 = OMP_NUM_THREADS, else all cores."""
+    """onnxruntime's threads per worker; 0 = OMP_NUM_THREADS, else all cores. MXNet reads
+    OMP_NUM_THREADS itself when it loads (``frame-infer serve`` sets cores / workers)."""
     max_image_pixels: int = 40_000_000
     """Larger images are rejected (image_too_large) before decoding: decompression bombs."""
     max_images_per_request: int = 1024
