@@ -237,3 +237,53 @@ def test_worker_killed_mid_run_ends_with_one_result_per_frame(model_store, tmp_p
         assert set(_serving_worker_pids(server)).isdisjoint(killed)
     finally:
         server.stop()
+
+
+def test_server_down_mid_run_then_rerun_finishes_only_the_rest(model_store, tmp_path):
+    """Stop the whole MMS while requests are in flight: the frames it did not answer end as
+    request_failed (recorded, not dropped); a rerun against a restarted server sends only
+    those and ends with exactly one prediction per frame."""
+    def start():
+        server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
+                                         management_port=free_port()))
+        server.start(threads=1)
+        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=1, workers=1))
+        return server
+
+    write_frames(tmp_path / "frames", 60)
+    frames = local_frames(tmp_path / "frames")
+    out = tmp_path / "out"
+    options = PredictOptions(batch_size=3, concurrency=2, progress=False,
+                             retry=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.1))
+    server = start()
+    try:
+        target = CountingTarget(HttpTarget(ferplus_url(server)))
+        result = {}
+        runner = threading.Thread(
+            target=lambda: result.update(summary=predict(frames, target, out, options)))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(Journal(out).rows) < 9:
+            time.sleep(0.05)  # polling the journal for progress
+        server.stop()
+        runner.join(timeout=120)
+        assert not runner.is_alive()
+    finally:
+        server.stop()
+        server.cleanup()
+    first = result["summary"]
+    assert first.unfinished > 0 and first.output is not None
+    rows = read_rows(out)
+    assert len(rows) == 60  # every frame has a row: a prediction or request_failed
+    failed = {r["index"] for r in rows if r.get("error", {}).get("code") == "request_failed"}
+    assert len(failed) == first.unfinished
+    server = start()
+    try:
+        again = CountingTarget(HttpTarget(ferplus_url(server)))
+        second = predict(frames, again, out, options)
+    finally:
+        server.stop()
+        server.cleanup()
+    assert again.frames_sent == len(failed) and second.unfinished == 0
+    rows = read_rows(out)
+    assert [r["index"] for r in rows] == list(range(60)) and all("label" in r for r in rows)
