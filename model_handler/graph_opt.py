@@ -1,6 +1,8 @@
 """Rewrites of the MXNet graph that MXNet's ONNX importer produces, for speed.
 
-The importer translates every ``MaxPool`` into ``Pad`` (even with zero padding) +
+The importer writes ``Relu`` as the bare ``relu`` op, which MKL-DNN neither runs nor fuses
+(``Activation(act_type="relu")`` it does, as a post-op of the convolution). It
+translates every ``MaxPool`` into ``Pad`` (even with zero padding) +
 ``Pooling``, and every ``Gemm`` into ``Flatten`` + ``linalg_gemm2`` + ``_mul_scalar`` +
 ``broadcast_add``. The zero ``Pad`` is a no-op that still breaks MKL-DNN's blocked
 layout (two reorders per pooling), and the Gemm chain misses MKL-DNN's fused inner
@@ -44,6 +46,11 @@ def optimize(sym, arg_params: dict):
         elif node["op"] == "Flatten" and nodes[node["inputs"][0][0]]["op"] in (
                 "Flatten", "FullyConnected"):
             alias[i] = node["inputs"][0]  # already 2-D
+        elif node["op"] == "relu":
+            # The same function as Activation(relu), which MKL-DNN implements and fuses
+            # into the convolution before it; the bare `relu` op runs outside MKL-DNN, in
+            # plain NCHW, costing two layout reorders per convolution.
+            node["op"], node["attrs"] = "Activation", {"act_type": "relu"}
         elif node["op"] == "broadcast_add":
             fused = _gemm_as_fully_connected(nodes, node, arg_params)
             if fused is not None:
