@@ -6,7 +6,7 @@ translates every ``MaxPool`` into ``Pad`` (even with zero padding) +
 ``Pooling``, and every ``Gemm`` into ``Flatten`` + ``linalg_gemm2`` + ``_mul_scalar`` +
 ``broadcast_add``. The zero ``Pad`` is a no-op that still breaks MKL-DNN's blocked
 layout (two reorders per pooling), and the Gemm chain misses MKL-DNN's fused inner
-product. Both are rewritten back to what the ONNX graph meant; results are unchanged
+product. All three are rewritten to what the ONNX graph meant; results are unchanged
 (the equivalence tests compare against onnxruntime).
 """
 from __future__ import annotations

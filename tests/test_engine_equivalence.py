@@ -65,3 +65,20 @@ def test_chunk_plan_covers_every_image_once():
         covered = [i for c in chunks for i in range(c.start, c.start + c.count)]
         assert covered == list(range(total))
         assert all(c.count <= c.bucket <= MAX_BATCH and c.bucket in buckets for c in chunks)
+
+
+def test_graph_rewrite_leaves_only_mkldnn_friendly_ops(model_files):
+    """The importer's bare relu, zero Pads and four-op Gemms are gone after the rewrite
+    (each cost layout reorders or a fused kernel: benchmarks/NOTES.md)."""
+    import json
+
+    from model_handler.engine import import_into_mxnet
+    from model_handler.graph_opt import optimize
+
+    sym, args, _ = import_into_mxnet(str(model_files["ferplus"]))
+    before = [n["op"] for n in json.loads(sym.tojson())["nodes"]]
+    assert {"relu", "Pad", "_linalg_gemm2"} <= set(before)
+    after = [n["op"] for n in json.loads(optimize(sym, args).tojson())["nodes"]]
+    assert not {"relu", "Pad", "_linalg_gemm2", "_mul_scalar", "broadcast_add"} & set(after)
+    assert after.count("Activation") == before.count("relu") == 12
+    assert after.count("FullyConnected") == 3 and after.count("Convolution") == 10
