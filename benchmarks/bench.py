@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from frame_infer import modelgen, packager, run_job
-from frame_infer.predict import PredictOptions, predict
-from frame_infer.server import (LocalMMS, ModelSettings, ServerSettings, free_port,
+from frame_infer.client.predict import PredictOptions, predict
+from frame_infer.serving.mms import (LocalMMS, ModelSettings, ServerSettings, free_port,
                                 worker_threads)
-from frame_infer.sources import local_frames
-from frame_infer.targets import HttpTarget
-from frame_infer.video import extract_frames, make_sample_video
+from frame_infer.client.sources import local_frames
+from frame_infer.client.targets import HttpTarget
+from frame_infer.client.extract import extract_frames, make_sample_video
 from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxnet
 
 BATCHES = (1, 4, 8, 16, 32, 64)

@@ -1,4 +1,4 @@
-"""Request decoders: one small function per Content-Type (see ../shared/API.md).
+"""Request decoders: one small function per Content-Type (docs/API.md, "Request bodies").
 
 Each decoder turns one MMS request (a dict of field name -> bytes, plus the content type
 MMS recorded for each field) into a list of
@@ -20,12 +20,8 @@ import numpy as np
 from .config import ModelConfig
 from .errors import ImageError, RequestError, bad_request, unsupported_media_type
 
-JPEG = "image/jpeg"
-PNG = "image/png"
-X_IMAGE = "application/x-image"
-MULTIPART = "multipart/form-data"
-JSON = "application/json"
-NPY = "application/x-npy"
+from .wire import JPEG, JSON, MULTIPART, NPY, PNG, X_IMAGE  # noqa: F401 (re-exported)
+
 RAW_BODY_KEY = "body"
 
 

@@ -1,6 +1,8 @@
 """Errors that carry their HTTP status and machine code; mapped to responses in one place."""
 from __future__ import annotations
 
+from .wire import error_body
+
 
 class RequestError(Exception):
     """A whole request is wrong (or the service failed it): answered with ``status``."""
@@ -12,7 +14,7 @@ class RequestError(Exception):
         self.message = message
 
     def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
+        return error_body(self.code, self.message)
 
 
 class ImageError(Exception):

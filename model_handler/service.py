@@ -4,8 +4,8 @@ MMS calls ``handle(data, context)`` once at load with ``data=None`` (we initiali
 any failure there fails the worker's registration loudly), then with ``data`` = one
 dict per request of the MMS batch. All images of all requests become one batched
 array, run in chunks with one synchronisation, and every request is answered at its
-own index with its own status. ``handle`` never raises (see PLATFORM-NOTES: raising
-with more than one request in a batch kills the worker).
+own index with its own status. ``handle`` never raises (MMS 1.1.11: raising
+with more than one request in a batch kills the worker; docs/API.md).
 """
 from __future__ import annotations
 
@@ -206,7 +206,7 @@ class ImageClassifierService:
         # worker is dropped. A single request's map sits in the message's first bytes,
         # inside the first read, so only then is the header set. See README, "Known limits".
         if batch_requests == 1:
-            context.set_response_content_type(idx, "application/json")
+            context.set_response_content_type(idx, codecs.JSON)
         return json.dumps(body)
 
     # -- the MMS entry -------------------------------------------------------------------

@@ -1,28 +1,26 @@
-"""Shared fixtures: generated models, real .mar archives, a real MMS server on loopback."""
-from __future__ import annotations
+"""Shared fixtures: generated models, real .mar archives, a real MMS server on loopback.
 
-import contextlib
+Fixtures only; helper functions live in ``tests/helpers`` and are imported from there.
+"""
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from frame_infer import modelgen, packager
-from frame_infer.server import LocalMMS, ModelSettings, ServerSettings, free_port
+from frame_infer.models import packager, testgen
+from frame_infer.serving.mms import ModelSettings
 
-RGB_CONFIG = {"scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-              "labels": ["cat", "dog", "bird", "fish", "frog"]}
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+from .helpers.aws import moto_server
+from .helpers.mms import running_mms
+from .helpers.models import RGB_CONFIG
+from .helpers.numeric import softmax
 
 
 @pytest.fixture(scope="session")
 def model_files(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("models")
-    return {kind: modelgen.write_test_model(kind, root / f"{kind}.onnx")
-            for kind in modelgen.KINDS}
+    return {kind: testgen.write_test_model(kind, root / f"{kind}.onnx")
+            for kind in testgen.KINDS}
 
 
 @pytest.fixture(scope="session")
@@ -54,34 +52,16 @@ def mms(model_store, tmp_path_factory):
     """The real MMS (Java) serving both generated models from their real .mar files.
 
     ferplus: server-side batching of up to 8 requests within 300 ms; rgb: batch 1.
-    Stopped by pid at the end of the session, even when tests fail.
+    Stopped by pid at the end of the session, even when tests fail; the run dir (logs)
+    stays for inspection and pytest prunes old ones.
     """
-    run_dir = tmp_path_factory.mktemp("mms-run")
-    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                     management_port=free_port(), run_dir=run_dir))
-    try:
-        server.start(threads=2)
-        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=8,
-                                      max_batch_delay_ms=300, workers=1))
-        server.register(ModelSettings("rgb.mar", "rgb", batch_size=1, max_batch_delay_ms=1,
-                                      workers=1))
+    with running_mms(model_store,
+                     ModelSettings("ferplus.mar", "ferplus", batch_size=8,
+                                   max_batch_delay_ms=300, workers=1),
+                     ModelSettings("rgb.mar", "rgb", batch_size=1, max_batch_delay_ms=1,
+                                   workers=1),
+                     threads=2, run_dir=tmp_path_factory.mktemp("mms-run")) as server:
         yield server
-    finally:
-        server.stop()  # the run dir (logs) stays for inspection; pytest prunes old ones
-
-
-@contextlib.contextmanager
-def moto_server():
-    """moto's server mode on a free loopback port (the stand-in for AWS), always stopped."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -93,16 +73,6 @@ def s3_server():
     """
     with moto_server() as url:
         yield url
-
-
-def s3_client_with_bucket(bucket: str):
-    """A boto3 S3 client (standard configuration: use with ``aws_env``) and ``bucket``."""
-    import boto3
-
-    client = boto3.client("s3")
-    if bucket not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=bucket)
-    return client
 
 
 @pytest.fixture()
@@ -122,3 +92,10 @@ def pytest_sessionstart(session):
     import signal
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items):
+    """Everything under tests/integration carries the ``integration`` marker."""
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,99 @@
+"""``frame-infer``: one command, a subcommand per job.
+
+The command table maps each name to the module that implements it; a module is
+imported only when its command runs (as pip does), so ``frame-infer --help`` is fast
+and works where only some extras are installed (the serving image has no PyAV or
+boto3). Errors are mapped to messages and exit codes once, in :func:`main`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .. import __version__
+from ..errors import FrameInferError
+
+# name -> (module under frame_infer.cli, one-line summary for `frame-infer --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "make-test-model": ("make_test_model", "build a deterministic ONNX test model (no download)"),
+    "fetch-ferplus": ("fetch_ferplus", "download the real FER+ model, checksum-verified"),
+    "package": ("package", "build the .mar archive for Multi Model Server"),
+    "serve": ("serve", "run local MMS with the model registered (batching, workers)"),
+    "extract": ("extract", "cut a video into JPEG frames at a fixed rate, by timestamps"),
+    "upload": ("upload", "upload a frames folder to S3 (idempotent)"),
+    "predict": ("predict", "send frames to an endpoint in multi-image requests, resumably"),
+    "run": ("run", "the whole job: extract, (upload), predict, report"),
+    "report": ("report", "CSV, timeline plot and summary from predictions.jsonl (+ S3 copy)"),
+    "deploy": ("deploy", "deploy a .mar to a SageMaker endpoint (CloudFormation); --delete"),
+    "demo": ("demo", "package a model, serve it, run the video job on a sample clip, stop"),
+}
+INTERRUPTED = 130
+AWS_HINT = ("check your credentials, region and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, "
+            "AWS_ENDPOINT_URL_S3, --endpoint-url)")
+
+
+def command_module(name: str):
+    """The module implementing command ``name`` (imported now)."""
+    return importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+
+
+def _chosen(argv: list[str]) -> str | None:
+    """The command named on the command line, without parsing the rest."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported to add its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="frame-infer", description="Batched ONNX image classification of video frames "
+        "on Multi Model Server: package, serve, extract, predict, report, deploy.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, summary) in COMMANDS.items():
+        if name == command:
+            module = command_module(name)
+            described = sub.add_parser(name, help=summary, description=module.__doc__,
+                                       formatter_class=argparse.RawDescriptionHelpFormatter)
+            module.add_arguments(described)
+        else:
+            sub.add_parser(name, help=summary, description=summary)
+    return parser
+
+
+def _aws_errors() -> tuple[type[BaseException], ...]:
+    """botocore's and boto3's base errors, when boto3 is installed."""
+    try:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return ()
+    return BotoCoreError, ClientError, Boto3Error
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _chosen(argv)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # their INFO lines (endpoint discovery, retries) are noise here
+        for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    prefix = f"frame-infer {args.command}"
+    try:
+        return command_module(args.command).run(args)
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except FrameInferError as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # the environment: permissions, disk space, a vanished file
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return 1
+    except _aws_errors() as exc:
+        print(f"{prefix}: AWS error: {exc}; {AWS_HINT}", file=sys.stderr)
+        return 1
+

@@ -1,0 +1,86 @@
+"""The request options ``predict`` and ``run`` share, and how their results are printed.
+
+Flags become a :class:`~frame_infer.client.options.PredictOptions`; library code never
+sees the parser's namespace.
+"""
+from __future__ import annotations
+
+import argparse
+
+ENDPOINT_HELP = ("http://127.0.0.1:8080/predictions/NAME (local MMS), sagemaker:ENDPOINT "
+                 "or sagemaker-async:ENDPOINT (with --async-s3)")
+
+
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per request")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--max-payload", type=int,
+                        help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS, "
+                             "1 GB SageMaker async)")
+    parser.add_argument("--resize-to-model", action="store_true",
+                        help="shrink frames to --model-input before sending")
+    parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")
+    parser.add_argument("--by-reference", action="store_true",
+                        help="send s3:// references; the service fetches the frames")
+    parser.add_argument("--retries", type=int, default=5, help="attempts per request")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for one response (HTTP endpoints)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="timestamps for frames without a manifest")
+    parser.add_argument("--endpoint-url", help="S3 endpoint override")
+    parser.add_argument("--sagemaker-endpoint-url", help="SageMaker runtime endpoint override")
+    parser.add_argument("--async-s3", metavar="S3_URI",
+                        help="sagemaker-async: s3://bucket/prefix the request bodies are "
+                             "uploaded to (the endpoint must be able to read it)")
+    parser.add_argument("--async-timeout", type=float, default=900.0,
+                        help="sagemaker-async: seconds to wait for one result before the "
+                             "request is retried")
+
+
+def predict_options(args: argparse.Namespace):
+    """The :class:`PredictOptions` the request flags describe."""
+    from ..client.options import PredictOptions
+    from ..client.sources import parse_model_input
+    from ..client.targets import RetryPolicy
+
+    return PredictOptions(
+        batch_size=args.batch_size, concurrency=args.concurrency,
+        retry=RetryPolicy(max_attempts=args.retries), by_reference=args.by_reference,
+        progress=args.progress, max_payload=args.max_payload, timeout=args.timeout,
+        resize_to=parse_model_input(args.model_input) if args.resize_to_model else None,
+        fps=args.fps, s3_endpoint_url=args.endpoint_url,
+        sagemaker_endpoint_url=args.sagemaker_endpoint_url, async_s3=args.async_s3,
+        async_timeout=args.async_timeout)
+
+
+def print_summary(summary) -> None:
+    """One line of counts, where the results are, and why frames could not be sent."""
+    sent = summary.frames - summary.skipped
+    rate = sent / summary.seconds if summary.seconds else 0.0
+    print(f"{summary.frames} frames: {summary.predicted} predicted, {summary.errors} errors, "
+          f"{summary.skipped} already done; {summary.requests} requests in "
+          f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)")
+    if summary.output:
+        print(f"results in frame order: {summary.output}")
+    if summary.unfinished:
+        print(f"{summary.unfinished} frames could not be sent: {summary.first_failure}")
+
+
+def print_job(result) -> None:
+    """The predict summary, step timings, the per-second table and the report's files."""
+    from ..client.report import format_per_second, per_second, read_predictions
+
+    print_summary(result.summary)
+    parts = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
+    print(f"{result.frames} frames; {parts}; total {sum(result.seconds.values()):.1f}s")
+    if result.timeline_png:
+        print("\n" + format_per_second(per_second(read_predictions(result.report_dir))))
+        print(f"\nreport: {result.report_dir} (predictions.csv, summary_per_second.csv, "
+              f"summary.md); timeline plot: {result.timeline_png}")
+
+
+def job_exit_code(result) -> int:
+    """0 when every frame has a final result, else 1 (a rerun continues)."""
+    return 0 if result.summary.output and not result.summary.unfinished else 1

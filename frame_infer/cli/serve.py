@@ -1,0 +1,51 @@
+"""Run local MMS with one model registered (server-side batching, workers) until Ctrl-C."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model-store", required=True, type=Path,
+                        help="folder holding the .mar files")
+    parser.add_argument("--model", required=True, help="archive file name, e.g. ferplus.mar")
+    parser.add_argument("--name", help="model name (default: the archive's stem)")
+    parser.add_argument("--port", type=int, default=8080, help="inference port")
+    parser.add_argument("--management-port", type=int, default=8081,
+                        help="management API port (loopback only)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="MMS server-side batch: requests aggregated per handler call")
+    parser.add_argument("--max-batch-delay", type=int, default=20, help="milliseconds")
+    parser.add_argument("--workers", type=int, default=1, help="handler processes")
+    parser.add_argument("--run-dir", type=Path,
+                        help="MMS config, logs and temp files (default: a temp folder, "
+                             "removed after a clean stop)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..serving.mms import serve_model
+
+    name = args.name or Path(args.model).stem
+    server = serve_model(args.model_store, args.model, name, args.port, args.management_port,
+                         args.batch_size, args.max_batch_delay, args.workers,
+                         run_dir=args.run_dir)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"serving {name} at {server.inference_url}/predictions/{name} "
+          f"(management {server.management_url}, MMS pid {server.process.pid}); "
+          f"logs in {server.log_dir}; Ctrl-C stops", flush=True)
+    try:
+        while not stop.is_set():
+            if server.process is None or server.process.poll() is not None:
+                print("MMS exited unexpectedly:\n" + server.log_tail(), file=sys.stderr)
+                return 1  # the run dir and its logs stay
+            stop.wait(1.0)
+    finally:
+        server.stop()
+        print("MMS stopped", flush=True)
+    server.cleanup()
+    return 0

@@ -1,0 +1,52 @@
+"""How frames are sent: one documented object for ``predict``, ``run`` and ``Client``.
+
+The command line builds these from its flags; library callers build them directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .targets.base import RetryPolicy
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """Request options of ``predict`` (and of ``run``'s predict step)."""
+
+    batch_size: int = 16
+    """Frames per request (multi-image requests; a 413 answer splits a request)."""
+    concurrency: int = 4
+    """Requests in flight at once."""
+    retry: RetryPolicy = RetryPolicy()
+    """Attempts and backoff per request."""
+    by_reference: bool = False
+    """Send ``s3://`` references instead of bytes (the service fetches the frames)."""
+    progress: bool = True
+    """Show progress bars."""
+    max_payload: int | None = None
+    """Bytes per request; None: the target's limit (docs/API.md, "Limits")."""
+    timeout: float = 60.0
+    """Seconds to wait for one HTTP response."""
+    resize_to: tuple[int, int, str] | None = None
+    """(width, height, "L" or "RGB"): shrink frames to the model's input before sending."""
+    fps: float = 30.0
+    """Timestamps of frames that come without a manifest."""
+    s3_endpoint_url: str | None = None
+    """S3 endpoint override (frames in S3, async request bodies)."""
+    sagemaker_endpoint_url: str | None = None
+    """SageMaker runtime endpoint override."""
+    async_s3: str | None = None
+    """``sagemaker-async:`` only: ``s3://bucket/prefix`` the request bodies go to."""
+    async_timeout: float = 900.0
+    """``sagemaker-async:`` only: seconds to wait for one result before a retry."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Options of the whole video job (``run``, ``Client.predict_video``)."""
+
+    predict: PredictOptions = field(default_factory=PredictOptions)
+    bucket: str | None = None
+    """``s3://bucket/prefix``: upload frames and the report there; None keeps them local."""
+    re_extract: bool = False
+    """Cut the frames again even when the folder has them."""

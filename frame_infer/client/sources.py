@@ -1,0 +1,129 @@
+"""Where frames come from: a local frames folder or an ``s3://`` prefix.
+
+With a manifest (written by ``extract``/``upload``) frames keep their indices and
+timestamps; without one, image files are taken in name order at ``fps``.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .manifest import MANIFEST_NAME, frame_id, read_manifest
+from ..s3 import S3Location, parse_s3_uri
+from ..errors import InputError, NotFoundError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    index: int
+    timestamp: float
+    path: Path | None = None
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+
+    @property
+    def id(self) -> str:
+        return frame_id(self.index)
+
+    @property
+    def s3_uri(self) -> str | None:
+        return f"s3://{self.s3_bucket}/{self.s3_key}" if self.s3_key else None
+
+
+def local_frames(folder: Path | str, fps: float = 30.0) -> list[FrameRef]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotFoundError(f"frames folder {folder} does not exist: run `frame-infer "
+                                "extract VIDEO --out FOLDER` first")
+    if (folder / MANIFEST_NAME).exists():
+        return [FrameRef(f.index, f.timestamp, path=folder / f.file)
+                for f in read_manifest(folder)]
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return [FrameRef(i, i / fps, path=p) for i, p in enumerate(files)]
+
+
+def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
+    location = parse_s3_uri(uri)
+    manifest_key = location.key(MANIFEST_NAME)
+    try:
+        body = client.get_object(Bucket=location.bucket, Key=manifest_key)["Body"].read()
+    except client.exceptions.NoSuchKey:
+        body = None
+    if body is not None:
+        frames = []
+        for line in io.StringIO(body.decode("utf-8")):
+            if line.strip():
+                entry = json.loads(line)
+                key = entry.get("s3_key") or location.key(entry["file"])
+                frames.append(FrameRef(entry["index"], entry["timestamp"],
+                                       s3_bucket=location.bucket, s3_key=key))
+        return sorted(frames, key=lambda f: f.index)
+    keys = _list_image_keys(client, location)
+    if not keys:
+        raise NotFoundError(f"no images under {uri}: upload frames first "
+                                "(`frame-infer upload FOLDER s3://...`)")
+    return [FrameRef(i, i / fps, s3_bucket=location.bucket, s3_key=k)
+            for i, k in enumerate(keys)]
+
+
+def _list_image_keys(client, location: S3Location) -> list[str]:
+    prefix = f"{location.prefix}/" if location.prefix else ""
+    keys = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket,
+                                                                  Prefix=prefix):
+        keys += [o["Key"] for o in page.get("Contents", [])
+                 if o["Key"].lower().endswith(IMAGE_SUFFIXES)]
+    return sorted(keys)
+
+
+class FrameReader:
+    """Reads a frame's bytes (local file or S3), optionally shrunk to the model's input."""
+
+    def __init__(self, s3_client=None, resize_to: tuple[int, int, str] | None = None):
+        self._s3 = s3_client
+        self._resize_to = resize_to
+
+    def read(self, frame: FrameRef) -> bytes:
+        if frame.path is not None:
+            data = frame.path.read_bytes()
+        else:
+            data = self._s3.get_object(Bucket=frame.s3_bucket, Key=frame.s3_key)["Body"].read()
+        return self.shrink(data) if self._resize_to else data
+
+    def shrink(self, data: bytes) -> bytes:
+        """Resize to the model's size and mode and send PNG: ~100x smaller than a 640x480 JPEG.
+
+        Bytes that are not an image are sent unchanged: the service reports them per frame.
+        """
+        from PIL import Image, UnidentifiedImageError
+
+        width, height, mode = self._resize_to
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.draft(mode, (width, height))
+                small = img.convert(mode).resize((width, height), Image.BILINEAR)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return data
+        out = io.BytesIO()
+        small.save(out, "PNG")
+        return out.getvalue()
+
+
+def parse_model_input(text: str) -> tuple[int, int, str]:
+    """``"64x64:L"`` -> (64, 64, "L"); the mode defaults to L."""
+    size, _, mode = text.partition(":")
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError as exc:
+        raise InputError(f"--model-input {text!r}: write WIDTHxHEIGHT[:L|RGB], e.g. "
+                         "64x64:L") from exc
+    mode = mode or "L"
+    if mode not in ("L", "RGB"):
+        raise InputError(f"--model-input mode {mode!r}: use L or RGB")
+    return width, height, mode

@@ -1,0 +1,77 @@
+"""Build the ``.mar`` archive: ONNX model + model config + the ``model_handler`` service.
+
+The archive is self-contained: MMS puts the unpacked model folder on the worker's
+``PYTHONPATH``, so the copy of ``model_handler`` inside it is the one that serves.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import model_handler
+from model_handler.config import CONFIG_FILE, ConfigError, load_config
+from ..errors import PackagingError  # noqa: F401 (re-exported)
+
+HANDLER = "model_handler.service:handle"
+
+
+def read_labels(path: Path) -> list[str]:
+    labels = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if not labels:
+        raise PackagingError(f"{path} lists no labels: write one label per line")
+    return labels
+
+
+def stage_model_dir(model: Path, dest: Path, config: dict) -> Path:
+    """Lay out what goes into the archive in ``dest`` and validate its config."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(model, dest / model.name)
+    config = {**config, "model_file": model.name}
+    (dest / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    source = Path(model_handler.__file__).parent
+    shutil.copytree(source, dest / "model_handler",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    try:
+        load_config(dest, environ={})
+    except ConfigError as exc:
+        raise PackagingError(f"the model config is invalid: {exc}") from exc
+    return dest
+
+
+def build_archive(model: Path | str, name: str, out_dir: Path | str,
+                  labels: Path | str | None = None, config: Path | str | dict | None = None,
+                  ) -> Path:
+    """Package ``model`` (an .onnx file) as ``out_dir/name.mar`` and return its path."""
+    model, out_dir = Path(model), Path(out_dir)
+    if not model.is_file():
+        raise PackagingError(f"model file {model} does not exist; create one with "
+                             "`frame-infer make-test-model` or `frame-infer fetch-ferplus`")
+    if isinstance(config, dict):
+        settings = dict(config)
+    elif config:
+        try:
+            settings = json.loads(Path(config).read_text())
+        except (OSError, ValueError) as exc:
+            raise PackagingError(f"cannot read model config {config}: {exc}") from exc
+    else:
+        settings = {}
+    if labels:
+        settings["labels"] = read_labels(Path(labels))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="frame-infer-stage-") as tmp:
+        staged = stage_model_dir(model, Path(tmp) / name, settings)
+        cmd = [sys.executable, "-m", "model_archiver.model_packaging",
+               "--model-name", name, "--model-path", str(staged), "--handler", HANDLER,
+               "--export-path", str(out_dir), "--archive-format", "default", "--force"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise PackagingError(f"model-archiver failed ({result.returncode}): "
+                                 f"{result.stderr.strip() or result.stdout.strip()}")
+    archive = out_dir / f"{name}.mar"
+    if not archive.is_file():
+        raise PackagingError(f"model-archiver did not write {archive}")
+    return archive

@@ -1,0 +1,46 @@
+"""S3 helpers: URIs and clients that follow boto3's standard configuration.
+
+Clients come from a boto3 Session, so the credential chain, region and
+``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` work unchanged; an explicit
+``endpoint_url`` (the ``--endpoint-url`` flags) only adds to that.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str  # no leading slash; "" or ending without "/"
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def uri(self, name: str = "") -> str:
+        key = self.key(name) if name else self.prefix
+        return f"s3://{self.bucket}/{key}"
+
+
+def parse_s3_uri(uri: str) -> S3Location:
+    """``s3://bucket/some/prefix/`` -> S3Location("bucket", "some/prefix")."""
+    if not uri.startswith("s3://"):
+        raise InputError(f"{uri!r} is not an S3 URI: write s3://bucket/prefix")
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise InputError(f"{uri!r} has no bucket: write s3://bucket/prefix")
+    return S3Location(bucket, prefix.strip("/"))
+
+
+def make_client(service: str, endpoint_url: str | None = None, config=None, session=None):
+    """A boto3 client; ``endpoint_url`` overrides the standard configuration when given."""
+    import boto3
+
+    session = session or boto3.session.Session()
+    kwargs = {}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+    if config is not None:
+        kwargs["config"] = config
+    return session.client(service, **kwargs)

@@ -1,0 +1,301 @@
+"""SageMaker container entrypoint: ``serve`` runs MMS for the model in ``/opt/ml/model``.
+
+SageMaker calls ``GET /ping`` and ``POST /invocations`` on port 8080. MMS 1.1.11 routes
+``/invocations`` (no ``?model_name=``) only to a start-up model, and start-up models get
+batch size 1 (hard-coded). So MMS runs on loopback, the model is registered through the
+management API (batch size, delay, workers), and a small front on 8080 maps
+``/invocations`` to ``/predictions/{model}`` and answers ``/ping`` from the worker status
+(MMS's ``/ping`` says 200 even when unhealthy). The front listens once a worker is READY;
+if none is READY by the deadline, ``serve`` exits non-zero and SageMaker fails the
+deployment.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Mapping
+
+from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
+                     ServerSettings, free_port, worker_threads)
+
+MANIFEST = Path("MAR-INF") / "MANIFEST.json"
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
+              "proxy-connection", "te", "trailer", "upgrade"}
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    """What the entrypoint runs; each field's environment variable is in ``from_environ``."""
+
+    model_dir: Path = Path("/opt/ml/model")
+    host: str = "0.0.0.0"  # tests: 127.0.0.1
+    port: int = 8080
+    workers: int = 1
+    batch_size: int = 8  # requests MMS aggregates into one handler call
+    max_batch_delay_ms: int = 20
+    startup_timeout_s: float = 300.0  # no READY worker by then: exit non-zero
+    response_timeout_s: int = 60
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> "ContainerSettings":
+        """Read the settings from the environment (unset or empty: the default)."""
+        def get(name: str, kind, default):
+            value = environ.get(name, "")
+            try:
+                return kind(value) if value != "" else default
+            except ValueError:
+                raise InputError(f"environment {name}={value!r} is not {kind.__name__}") from None
+        d = cls()
+        return cls(
+            model_dir=Path(get("FRAME_INFER_MODEL_DIR", str, str(d.model_dir))),
+            host=get("FRAME_INFER_BIND_HOST", str, d.host),
+            port=get("SAGEMAKER_BIND_TO_PORT", int, d.port),
+            workers=get("SAGEMAKER_MODEL_SERVER_WORKERS", int, d.workers),
+            batch_size=get("FRAME_INFER_BATCH_SIZE", int, d.batch_size),
+            max_batch_delay_ms=get("FRAME_INFER_MAX_BATCH_DELAY_MS", int, d.max_batch_delay_ms),
+            startup_timeout_s=get("FRAME_INFER_STARTUP_TIMEOUT_S", float, d.startup_timeout_s),
+            response_timeout_s=get("SAGEMAKER_MODEL_SERVER_TIMEOUT", int, d.response_timeout_s),
+            max_request_bytes=get("FRAME_INFER_MAX_REQUEST_BYTES", int, d.max_request_bytes))
+
+
+def find_model(model_dir: Path) -> tuple[Path, str, str]:
+    """(model store, URL to register, model name) for a model dir laid out by SageMaker.
+
+    Accepted: one ``NAME.mar`` in ``model_dir``; one unpacked archive (a folder with
+    ``MAR-INF/MANIFEST.json``) in it; or ``model_dir`` itself unpacked.
+    """
+    model_dir = Path(model_dir).resolve()
+    if not model_dir.is_dir():
+        raise ServerError(f"model directory {model_dir} does not exist (SageMaker unpacks "
+                          "ModelDataUrl's model.tar.gz there)")
+    if (model_dir / MANIFEST).is_file():
+        found = [model_dir]
+    else:
+        found = sorted(p for p in model_dir.iterdir()
+                       if (p.suffix == ".mar" and p.is_file()) or (p / MANIFEST).is_file())
+    if len(found) != 1:
+        raise ServerError(f"expected exactly one .mar file or unpacked model archive in "
+                          f"{model_dir}, found {[p.name for p in found]}; package it with "
+                          "`frame-infer package` and deploy with `frame-infer deploy`")
+    chosen = found[0]
+    if chosen.suffix == ".mar":
+        return model_dir, chosen.name, chosen.stem
+    try:
+        name = json.loads((chosen / MANIFEST).read_text())["model"]["modelName"]
+    except (OSError, ValueError, KeyError, TypeError):
+        name = chosen.name
+    return chosen.parent, chosen.name, name
+
+
+class Front(ThreadingHTTPServer):
+    """Port 8080: ``/ping`` from the worker status, ``/invocations`` to the model."""
+
+    daemon_threads, request_queue_size = True, 128
+
+    def __init__(self, address, mms: LocalMMS, model: str, settings: ContainerSettings):
+        self.mms, self.model, self.settings = mms, model, settings
+        super().__init__(address, FrontHandler)
+
+
+class FrontHandler(BaseHTTPRequestHandler):
+    """Answers one connection's requests; bodies go to MMS unchanged."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: SageMaker reuses connections
+    disable_nagle_algorithm = True  # Nagle + delayed ACK would add ~40 ms per answer
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] != "/ping":
+            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
+        try:  # MMS's own /ping says Healthy even with no live worker
+            workers = self.server.mms.model_status(self.server.model).get("workers", [])
+        except (OSError, ValueError):
+            workers = []
+        ready = sum(w.get("status") == "READY" for w in workers)
+        body = {"status": "Healthy" if ready else "Unhealthy", "ready_workers": ready}
+        self._send(200 if ready else 503, json.dumps(body).encode())
+
+    def do_POST(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path != "/invocations":
+            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
+        length = self.headers.get("content-length", "")
+        if not length.isdigit():
+            self.close_connection = True
+            return self._error(411, "length_required", "send the body with a Content-Length")
+        length = int(length)
+        if length > self.server.settings.max_request_bytes:
+            self.close_connection = True  # the unread body must not reach the next request
+            return self._error(413, "request_too_large", f"body of {length} bytes is over "
+                               f"{self.server.settings.max_request_bytes}; send fewer images")
+        body = self.rfile.read(length)
+        # Content-Type spelled as the handler looks it up (its lookup is case-sensitive).
+        headers = {("Content-Type" if k.lower() == "content-type" else k): v
+                   for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        target = f"/predictions/{self.server.model}" + (f"?{query}" if query else "")
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.mms.settings.port,
+                                          timeout=self.server.settings.response_timeout_s + 5)
+        try:
+            conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.request("POST", target, body=body, headers=headers)
+            resp = conn.getresponse()
+            out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
+            self._send(resp.status, resp.read(), out)
+        except (OSError, http.client.HTTPException) as exc:
+            self._error(503, "model_unavailable", f"the model server did not answer: {exc}")
+        finally:
+            conn.close()
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(status, json.dumps({"error": {"code": code, "message": message}}).encode())
+
+    def _send(self, status: int, body: bytes, headers=(("Content-Type", "application/json"),)):
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_request(self, code="-", size="-") -> None:  # stderr -> CloudWatch; no pings
+        if not self.path.startswith("/ping"):
+            super().log_request(code, size)
+
+
+def _say(message: str, stream=None) -> None:
+    print(f"frame-infer serve: {message}", file=stream or sys.stdout, flush=True)
+
+
+def follow_log(path: Path, stop: threading.Event) -> None:
+    """Copy MMS's console log (server and model logs) to our stdout: SageMaker sends the
+    container's stdout to CloudWatch Logs, never files inside it."""
+    with open(path, "rb") as source:
+        while not stop.is_set():
+            lines = source.readlines()
+            sys.stdout.buffer.writelines(lines)
+            sys.stdout.flush()
+            stop.wait(0.0 if lines else 0.5)
+
+
+def start_model(settings: ContainerSettings) -> tuple[LocalMMS, str]:
+    """Start MMS on loopback and register the model; ServerError when no worker is READY
+    by the deadline (a watchdog kills MMS then: no wait, however hung, outlasts it)."""
+    store, url, name = find_model(settings.model_dir)
+    ports = free_port(), free_port()
+    mms = LocalMMS(ServerSettings(model_store=store, port=ports[0], management_port=ports[1],
+                                  max_request_bytes=settings.max_request_bytes,
+                                  response_timeout_s=settings.response_timeout_s))
+    sock_path = mms.run_dir / "tmp" / ".mms.sock.9000"
+    if len(str(sock_path)) > 107:  # Unix socket path limit; MMS would only time out
+        mms.cleanup()
+        raise ServerError(f"TMPDIR is too deep for MMS's worker sockets ({sock_path}); "
+                          "set TMPDIR to a short path such as /tmp")
+    deadline, expired = settings.startup_timeout_s, threading.Event()
+
+    def expire() -> None:  # kill, keeping the handle: LocalMMS's waits see "exited" at once
+        expired.set()
+        if mms.process is not None:
+            os.killpg(mms.process.pid, signal.SIGKILL)
+    watchdog = threading.Timer(deadline, expire)
+    watchdog.start()
+    try:  # LocalMMS's own timeouts lie past the deadline: the watchdog decides
+        mms.start(threads=worker_threads(settings.workers), timeout=deadline + 30)
+        _say(f"MMS pid {mms.process.pid} on {mms.inference_url}; registering {url} as {name}")
+        mms.register(ModelSettings(archive=url, name=name, batch_size=settings.batch_size,
+                                   max_batch_delay_ms=settings.max_batch_delay_ms,
+                                   workers=settings.workers), timeout=deadline + 30)
+        if expired.is_set():
+            raise ServerError("deadline passed")
+    except BaseException as exc:
+        watchdog.cancel()
+        tail = mms.log_tail()
+        mms.stop()
+        mms.cleanup()
+        if not isinstance(exc, (ServerError, OSError)):
+            raise
+        cause = (re.findall(r"WorkerLifeCycle - (\w*(?:Error|Exception): .*)", tail)
+                 or ["see the log below"])[-1]
+        why = (f"no READY worker within {deadline:g}s (FRAME_INFER_STARTUP_TIMEOUT_S)"
+               if expired.is_set() else " ".join(str(exc).split("\n--- ")[0].split()))
+        raise ServerError(f"model {name} from {settings.model_dir} did not become ready: "
+                          f"{why}; cause: {cause}\n{tail}") from exc
+    watchdog.cancel()
+    return mms, name
+
+
+def serve(settings: ContainerSettings) -> int:
+    """Run until SIGTERM/SIGINT (0) or until MMS dies or never gets ready (1)."""
+    stop, ready = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, _frame) -> None:
+        if not stop.is_set() and not ready.is_set():  # still starting: abandon the start
+            stop.set()
+            raise SystemExit(128 + signum)
+        stop.set()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    try:
+        mms, name = start_model(settings)
+    except ServerError as exc:
+        _say(f"error: {exc}", sys.stderr)
+        return 1
+    ready.set()  # from here a signal only sets ``stop``: the finally below cleans up
+    front, code = None, 0
+    threading.Thread(target=follow_log, args=(mms.run_dir / "mms.stdout.log", stop),
+                     daemon=True).start()
+    try:
+        front = Front((settings.host, settings.port), mms, name, settings)
+        threading.Thread(target=front.serve_forever, daemon=True).start()
+        _say(f"ready: model {name} at http://{settings.host}:{settings.port}/invocations (batch"
+             f"_size {settings.batch_size}, max_batch_delay {settings.max_batch_delay_ms} ms, "
+             f"workers {settings.workers}; management {mms.management_url}; logs {mms.log_dir})")
+        while not stop.wait(1.0):
+            if mms.process is None or mms.process.poll() is not None:
+                _say("error: MMS exited unexpectedly:\n" + mms.log_tail(), sys.stderr)
+                code = 1
+                break
+    except OSError as exc:
+        _say(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", sys.stderr)
+        code = 1
+    finally:
+        if front is not None:
+            front.shutdown()
+            front.server_close()
+        mms.stop()
+        mms.cleanup()
+        _say("stopped")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``serve [--model-dir D] [--host H] [--port P]``; everything else from the environment."""
+    parser = argparse.ArgumentParser(prog="serve", description=__doc__.split("\n")[0])
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    parser.add_argument("--model-dir", type=Path,
+                        help="default $FRAME_INFER_MODEL_DIR or /opt/ml/model")
+    parser.add_argument("--host", help="default $FRAME_INFER_BIND_HOST or 0.0.0.0")
+    parser.add_argument("--port", type=int, help="default $SAGEMAKER_BIND_TO_PORT or 8080")
+    args = parser.parse_args(argv)
+    try:
+        settings = ContainerSettings.from_environ(os.environ)
+    except ValueError as exc:
+        _say(f"error: {exc}", sys.stderr)
+        return 2
+    given = {"model_dir": args.model_dir, "host": args.host, "port": args.port}
+    return serve(replace(settings, **{k: v for k, v in given.items() if v is not None}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

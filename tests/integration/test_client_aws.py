@@ -1,0 +1,188 @@
+"""The client's AWS paths with real boto3 over HTTP: S3 on a loopback moto server, and
+SageMaker's InvokeEndpoint through a loopback proxy in front of the real MMS."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import boto3
+import pytest
+import requests
+
+from frame_infer.client.journal import PREDICTIONS_NAME
+from frame_infer.client.manifest import read_manifest
+from frame_infer.client.predict import PredictOptions, predict
+from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings, free_port
+from frame_infer.client.sources import FrameReader, s3_frames
+from frame_infer.client.targets import HttpTarget, RetryPolicy, SageMakerTarget
+from frame_infer.client.upload import upload_frames
+
+from ..helpers.aws import s3_client_with_bucket
+from ..helpers.frames import write_frames
+from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
+
+pytestmark = pytest.mark.integration
+BUCKET = "frames-bucket"
+
+
+@pytest.fixture()
+def s3(aws_env):
+    return s3_client_with_bucket(BUCKET)
+
+
+def read_rows(out):
+    return [json.loads(line) for line in open(out / PREDICTIONS_NAME)]
+
+
+def test_upload_is_idempotent_and_detects_changed_frames(s3, tmp_path):
+    folder = tmp_path / "frames"
+    write_frames(folder, 12)
+    first = upload_frames(folder, f"s3://{BUCKET}/run1", progress=False)
+    assert (first.uploaded, first.skipped) == (12, 0)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="run1/")["Contents"]}
+    assert keys == {f"run1/frame_{i:06d}.jpg" for i in range(12)} | {"run1/manifest.jsonl"}
+    assert [f.s3_key for f in read_manifest(folder)] == [f"run1/frame_{i:06d}.jpg"
+                                                         for i in range(12)]
+    body = s3.get_object(Bucket=BUCKET, Key="run1/frame_000003.jpg")["Body"].read()
+    assert body == (folder / "frame_000003.jpg").read_bytes()
+    again = upload_frames(folder, f"s3://{BUCKET}/run1", progress=False)
+    assert (again.uploaded, again.skipped) == (0, 12)
+    (folder / "frame_000005.jpg").write_bytes(b"changed content")
+    changed = upload_frames(folder, f"s3://{BUCKET}/run1", progress=False)
+    assert (changed.uploaded, changed.skipped) == (1, 11)
+
+
+def test_predict_from_s3_prefix_downloads_and_sends_bytes(s3, mms, tmp_path):
+    write_frames(tmp_path / "frames", 10, corrupt=(4,))
+    upload_frames(tmp_path / "frames", f"s3://{BUCKET}/run2", progress=False)
+    frames = s3_frames(f"s3://{BUCKET}/run2", s3)
+    assert [f.index for f in frames] == list(range(10))
+    summary = predict(frames, HttpTarget(f"{mms.inference_url}/predictions/ferplus"),
+                      tmp_path / "out", PredictOptions(batch_size=4, progress=False),
+                      FrameReader(s3))
+    rows = read_rows(tmp_path / "out")
+    assert [r["index"] for r in rows] == list(range(10))
+    assert rows[4]["error"]["code"] == "invalid_image"
+    assert summary.predicted == 9
+
+
+@pytest.fixture()
+def s3_mms(model_store, aws_env, tmp_path):
+    """MMS whose worker may fetch from BUCKET on the loopback S3 server (by reference)."""
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": aws_env,
+           "FRAME_INFER_ALLOWED_S3_BUCKETS": BUCKET}
+    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
+                                     management_port=free_port(), run_dir=tmp_path / "mms",
+                                     extra_env=env))
+    try:
+        server.start(threads=1)
+        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=1, workers=1))
+        yield server
+    finally:
+        server.stop()
+
+
+def test_by_reference_the_service_fetches_from_s3(s3, s3_mms, tmp_path):
+    write_frames(tmp_path / "frames", 9)
+    upload_frames(tmp_path / "frames", f"s3://{BUCKET}/run3", progress=False)
+    frames = s3_frames(f"s3://{BUCKET}/run3", s3)
+    url = f"{s3_mms.inference_url}/predictions/ferplus"
+    predict(frames, HttpTarget(url), tmp_path / "ref",
+            PredictOptions(batch_size=5, by_reference=True, progress=False))
+    predict(frames, HttpTarget(url), tmp_path / "bytes",
+            PredictOptions(batch_size=5, progress=False), FrameReader(s3))
+    by_ref, by_bytes = read_rows(tmp_path / "ref"), read_rows(tmp_path / "bytes")
+    assert all("label" in r for r in by_ref)
+    assert [r["label"] for r in by_ref] == [r["label"] for r in by_bytes]
+    # Other buckets and missing keys: per-image errors, never a fetch outside the list.
+    s3.create_bucket(Bucket="someone-elses-bucket")
+    s3.put_object(Bucket="someone-elses-bucket", Key="x.jpg",
+                  Body=(tmp_path / "frames" / "frame_000000.jpg").read_bytes())
+    response = requests.post(url, json={"instances": [
+        {"id": "other", "s3": "s3://someone-elses-bucket/x.jpg"},
+        {"id": "missing", "s3": f"s3://{BUCKET}/run3/nope.jpg"},
+        {"id": "ok", "s3": f"s3://{BUCKET}/run3/frame_000001.jpg"}]}, timeout=60)
+    codes = [p.get("error", {}).get("code") for p in response.json()["predictions"]]
+    assert codes == ["s3_forbidden", "s3_not_found", None]
+
+
+class SageMakerProxy:
+    """Stands in for SageMaker's runtime API, the one part that cannot run here.
+
+    ``POST /endpoints/{name}/invocations`` goes to the real MMS ``/invocations``; a
+    non-200 container answer comes back as AWS does: 424 ``ModelError`` carrying the
+    original status and body. That mapping (plus optional injected throttling) is all
+    it does differently from AWS; signing, content types and retries are boto3's own.
+    """
+
+    def __init__(self, mms_url: str, model_name: str, throttle_first: int = 0):
+        self.calls, self.signed = 0, 0
+        self._throttle = throttle_first
+        proxy = self
+
+        class Handler(JsonHandler):
+            def do_POST(self):
+                proxy.calls += 1
+                if self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
+                    proxy.signed += 1
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if proxy._throttle > 0:
+                    proxy._throttle -= 1
+                    return self.send_json(400, {"__type": "ThrottlingException",
+                                            "message": "Rate exceeded"},
+                                      {"x-amzn-ErrorType": "ThrottlingException"})
+                request = urllib.request.Request(
+                    f"{mms_url}/invocations?model_name={model_name}", data=body,
+                    headers={"Content-Type": self.headers["Content-Type"]}, method="POST")
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as resp:
+                        return self.send_json(200, resp.read(),
+                                          {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
+                except urllib.error.HTTPError as exc:
+                    original = exc.read().decode("utf-8", "replace")
+                    return self.send_json(424, {
+                        "ErrorCode": "CLIENT_ERROR_FROM_MODEL", "OriginalStatusCode": exc.code,
+                        "OriginalMessage": original,
+                        "Message": f"Received client error ({exc.code}) from primary"},
+                        {"x-amzn-ErrorType": "ModelError"})
+
+
+        self._http = LoopbackHTTPServer(Handler)
+        self.url = self._http.url
+
+    def __enter__(self):
+        self._http.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._http.stop()
+
+
+def sagemaker_client(url):
+    from botocore.config import Config
+
+    return boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+def test_sagemaker_path_with_boto3(mms, tmp_path):
+    write_frames(tmp_path / "frames", 14, corrupt=(6,))
+    from frame_infer.client.sources import local_frames
+
+    frames = local_frames(tmp_path / "frames")
+    with SageMakerProxy(mms.inference_url, "ferplus", throttle_first=2) as proxy:
+        target = SageMakerTarget("ferplus-endpoint", client=sagemaker_client(proxy.url))
+        summary = predict(frames, target, tmp_path / "out",
+                          PredictOptions(batch_size=5, concurrency=2, progress=False))
+        rows = read_rows(tmp_path / "out")
+        assert [r["index"] for r in rows] == list(range(14))
+        assert rows[6]["error"]["code"] == "invalid_image"
+        assert summary.predicted == 13
+        assert proxy.calls == 3 + 2  # three requests, two throttled and retried by botocore
+        assert proxy.signed == proxy.calls
+        # A container error (415 here) comes back through ModelError with its own code.
+        status, body = target.send(b"hello", "text/plain")
+        assert status == 415 and body["error"]["code"] == "unsupported_content_type"

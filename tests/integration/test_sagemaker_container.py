@@ -1,0 +1,301 @@
+"""The SageMaker entrypoint (``packaging/serve``) run directly, as the image would run it.
+
+No Docker engine runs here, so the script runs as a subprocess against a temp directory
+laid out like ``/opt/ml/model`` (a real ``.mar`` from a generated model), bound to
+127.0.0.1 on a free port, with its own TMPDIR. Every process group it starts is killed
+at the end, and MMS's by its pid as a last resort.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from frame_infer import deploy
+from frame_infer.models import packager, testgen
+from frame_infer.client.extract import synthetic_frames
+from frame_infer.serving.container import ContainerSettings, find_model, main
+from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerError, ServerSettings, free_port
+
+from ..helpers.models import RGB_CONFIG
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = ROOT / "packaging" / "serve"
+pytestmark = pytest.mark.integration
+
+
+class Container:
+    """``serve`` as a subprocess in its own process group; ``stop`` always cleans up.
+
+    Its TMPDIR is a short new folder: MMS's worker sockets live there, and a Unix socket
+    path may not exceed 107 bytes (pytest's tmp_path names can).
+    """
+
+    def __init__(self, model_dir: Path, work: Path, **env: str):
+        self.port, self.work = free_port(), work
+        work.mkdir(parents=True, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="fism-")
+        base = {k: v for k, v in os.environ.items()
+                if not k.startswith(("FRAME_INFER_", "SAGEMAKER_"))}
+        env = {**base, "TMPDIR": self.tmp, "FRAME_INFER_BIND_HOST": "127.0.0.1",
+               "FRAME_INFER_STARTUP_TIMEOUT_S": "120", **env}
+        with open(work / "stdout.log", "wb") as out, open(work / "stderr.log", "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(SERVE), "serve", "--model-dir", str(model_dir),
+                 "--port", str(self.port)],
+                env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stdout(self) -> str:
+        return (self.work / "stdout.log").read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return (self.work / "stderr.log").read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 180) -> str:
+        """The entrypoint's ``ready:`` line; fails with its output if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = re.search(r"^frame-infer serve: ready: .*$", self.stdout(), re.M)
+            if ready:
+                return ready.group(0)
+            if self.proc.poll() is not None:
+                pytest.fail(f"serve exited with {self.proc.returncode}:\n{self.stderr()}")
+            time.sleep(0.2)
+        pytest.fail(f"serve not ready after {timeout}s:\n{self.stdout()}\n{self.stderr()}")
+
+    def mms_pid(self) -> int | None:
+        return int(found[1]) if (found := re.search(r"MMS pid (\d+)", self.stdout())) else None
+
+    def stop(self) -> int | None:
+        """SIGTERM (serve stops MMS), then SIGKILL for whatever is left; the exit code."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        for group in (self.proc.pid, self.mms_pid()):
+            try:
+                if group:
+                    os.killpg(group, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def opt_ml(tmp_path_factory) -> Path:
+    """A folder laid out like SageMaker's /opt/ml: model/rgb.mar (the generated RGB model)."""
+    root = tmp_path_factory.mktemp("opt-ml")
+    onnx = testgen.write_test_model("rgb", root / "rgb.onnx")
+    packager.build_archive(onnx, "rgb", root / "model", config=RGB_CONFIG)
+    return root
+
+
+@pytest.fixture(scope="module")
+def container(opt_ml, tmp_path_factory):
+    box = Container(opt_ml / "model", tmp_path_factory.mktemp("serve"),
+                    FRAME_INFER_BATCH_SIZE="4", FRAME_INFER_MAX_BATCH_DELAY_MS="50",
+                    SAGEMAKER_MODEL_SERVER_WORKERS="1")
+    try:
+        box.ready_line = box.wait_ready()
+        yield box
+    finally:
+        box.stop()
+
+
+def multipart(count: int, corrupt: int | None = None) -> list:
+    frames = synthetic_frames(count, size=(200, 150))
+    if corrupt is not None:
+        frames[corrupt] = frames[corrupt][:300]
+    return [(f"frame_{i:06d}", (f"{i}.jpg", data, "image/jpeg")) for i, data in enumerate(frames)]
+
+
+def test_ping_is_healthy_once_ready(container):
+    response = requests.get(f"{container.url}/ping", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"status": "Healthy", "ready_workers": 1}
+
+
+def test_invocations_answers_every_image_in_order(container):
+    response = requests.post(f"{container.url}/invocations", files=multipart(6, corrupt=3),
+                             timeout=120)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["id"] for p in predictions] == [f"frame_{i:06d}" for i in range(6)]
+    assert predictions[3]["error"]["code"] == "invalid_image"
+    for entry in predictions[:3] + predictions[4:]:
+        assert list(entry["probabilities"]) == RGB_CONFIG["labels"]
+        assert entry["label"] in RGB_CONFIG["labels"]
+
+
+def test_registration_uses_the_environment(container):
+    """Batch size, delay and workers reach MMS's registration (the management API says so)."""
+    management = re.search(r"management (http://127\.0\.0\.1:\d+)", container.ready_line)[1]
+    status = requests.get(f"{management}/models/rgb", timeout=10).json()
+    status = status[0] if isinstance(status, list) else status
+    assert (status["batchSize"], status["maxBatchDelay"]) == (4, 50)
+    assert [w["status"] for w in status["workers"]] == ["READY"]
+
+
+def test_front_rejects_oversized_bodies_and_unknown_paths(container):
+    response = requests.post(f"{container.url}/invocations", data=b"\0" * 7_000_000,
+                             headers={"Content-Type": "image/jpeg"}, timeout=60)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert requests.get(f"{container.url}/predictions/rgb", timeout=10).status_code == 404
+    response = requests.post(f"{container.url}/invocations", data=b"x",
+                             headers={"Content-Type": "text/plain"}, timeout=60)
+    assert response.status_code == 415  # the handler's answer, passed through
+
+
+def test_deploy_smoke_test_through_boto3(container):
+    """deploy.smoke_test via boto3's InvokeEndpoint, against the real entrypoint behind a
+    loopback shim that maps SageMaker's /endpoints/NAME/invocations to /invocations."""
+    class Shim(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            request = urllib.request.Request(
+                f"{container.url}/invocations", data=body,
+                headers={"Content-Type": self.headers["Content-Type"]})
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                data, status = answer.read(), answer.status
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    shim = ThreadingHTTPServer(("127.0.0.1", free_port()), Shim)
+    threading.Thread(target=shim.serve_forever, daemon=True).start()
+    try:
+        runtime = boto3.client("sagemaker-runtime", region_name="us-east-1",
+                               endpoint_url=f"http://127.0.0.1:{shim.server_address[1]}",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+        result = deploy.smoke_test(runtime, "frame-infer-test", images=4)
+    finally:
+        shim.shutdown()
+        shim.server_close()
+    assert result["images"] == 4 and len(result["labels"]) == 4
+
+
+def test_unpacked_model_and_sigterm(opt_ml, tmp_path):
+    """/opt/ml/model may be the unpacked archive itself; SIGTERM stops serve and MMS."""
+    model_dir = tmp_path / "opt" / "ml" / "model"
+    with zipfile.ZipFile(opt_ml / "model" / "rgb.mar") as archive:
+        archive.extractall(model_dir)
+    assert (model_dir / "MAR-INF" / "MANIFEST.json").is_file()
+    box = Container(model_dir, tmp_path / "serve")
+    try:
+        assert "model rgb at http://127.0.0.1:" in box.wait_ready()
+        response = requests.post(f"{box.url}/invocations", files=multipart(2), timeout=120)
+        assert response.status_code == 200 and len(response.json()["predictions"]) == 2
+        mms_pid = box.mms_pid()
+        os.killpg(box.proc.pid, signal.SIGTERM)
+        assert box.proc.wait(60) == 0
+        with pytest.raises(ProcessLookupError):
+            os.kill(mms_pid, 0)
+    finally:
+        box.stop()
+
+
+def test_broken_model_exits_nonzero_with_the_cause(tmp_path):
+    """Labels of the wrong count: no worker gets READY, serve exits 1 and says why."""
+    onnx = testgen.write_test_model("rgb", tmp_path / "rgb.onnx")
+    packager.build_archive(onnx, "broken", tmp_path / "opt" / "ml" / "model",
+                           config={"labels": ["a", "b", "c"]})
+    started = time.monotonic()
+    box = Container(tmp_path / "opt" / "ml" / "model", tmp_path / "serve",
+                    FRAME_INFER_STARTUP_TIMEOUT_S="90")
+    try:
+        code = box.proc.wait(120)
+    finally:
+        box.stop()
+    assert code == 1
+    assert time.monotonic() - started < 90 + 20
+    first = box.stderr().splitlines()[0]
+    assert "model broken from" in first and "did not become ready" in first
+    assert "5 outputs but the config lists 3 labels" in first
+    assert "ready:" not in box.stdout()
+
+
+def test_startup_deadline_is_enforced(opt_ml, tmp_path):
+    """A deadline shorter than any start: serve kills MMS and exits 1 at the deadline."""
+    box = Container(opt_ml / "model", tmp_path / "serve", FRAME_INFER_STARTUP_TIMEOUT_S="0.5")
+    try:
+        code = box.proc.wait(60)
+    finally:
+        box.stop()
+    assert code == 1
+    assert "no READY worker within 0.5s (FRAME_INFER_STARTUP_TIMEOUT_S)" in box.stderr()
+
+
+def test_mms_alone_routes_invocations_only_to_startup_models(opt_ml):
+    """Why the entrypoint has a front: MMS 1.1.11's /invocations ignores a model registered
+    through the management API (the only way to set batching) and asks for model_name."""
+    with LocalMMS(ServerSettings(model_store=opt_ml / "model", port=free_port(),
+                                 management_port=free_port())) as mms:
+        try:
+            mms.start(threads=1)
+            mms.register(ModelSettings("rgb.mar", "rgb", batch_size=4, workers=1))
+            response = requests.post(f"{mms.inference_url}/invocations", files=multipart(1),
+                                     timeout=60)
+        finally:
+            mms.stop()
+            mms.cleanup()
+    assert response.status_code == 400
+    assert "model_name is required" in response.json()["message"]
+
+
+def test_find_model_layouts(tmp_path, opt_ml):
+    mar_dir = opt_ml / "model"
+    assert find_model(mar_dir) == (mar_dir.resolve(), "rgb.mar", "rgb")
+    nested = tmp_path / "nested"
+    with zipfile.ZipFile(mar_dir / "rgb.mar") as archive:
+        archive.extractall(nested / "rgb")
+    assert find_model(nested) == (nested.resolve(), "rgb", "rgb")
+    (nested / "other.mar").write_bytes(b"x")
+    with pytest.raises(ServerError, match="exactly one .mar"):
+        find_model(nested)
+    with pytest.raises(ServerError, match="does not exist"):
+        find_model(tmp_path / "missing")
+
+
+def test_settings_from_environment(monkeypatch, capsys):
+    settings = ContainerSettings.from_environ({"SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+                                               "SAGEMAKER_BIND_TO_PORT": "9090",
+                                               "FRAME_INFER_BATCH_SIZE": ""})
+    assert (settings.workers, settings.port, settings.batch_size) == (2, 9090, 8)
+    assert settings.host == "0.0.0.0" and settings.model_dir == Path("/opt/ml/model")
+    monkeypatch.setenv("FRAME_INFER_BATCH_SIZE", "eight")
+    assert main(["serve"]) == 2
+    assert "FRAME_INFER_BATCH_SIZE='eight' is not int" in capsys.readouterr().err
+
+
+def test_dockerfile_follows_the_contract():
+    text = (ROOT / "packaging" / "Dockerfile").read_text()
+    assert [line for line in text.splitlines() if line.startswith("FROM")] == \
+        ["FROM python:3.11-slim"]
+    assert "openjdk-17-jre-headless" in text and "-c /constraints.txt" in text
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/serve"]' in text
+    assert os.access(SERVE, os.X_OK)
