@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 MODEL  ?=
+EXTRAS := serving,models,client,deploy,test,bench
 VIDEO  ?=
 
 .PHONY: all venv java test demo bench clean constraints
@@ -15,7 +16,7 @@ all: test
 $(STAMP): constraints.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -c constraints.txt pip setuptools wheel
-	$(PIP) install --quiet -c constraints.txt --no-build-isolation -e '.[client,test,bench]'
+	$(PIP) install --quiet -c constraints.txt --no-build-isolation -e '.[$(EXTRAS)]'
 	$(PIP) check
 	touch $(STAMP)
 
@@ -41,7 +42,7 @@ demo: $(STAMP) java
 # Re-resolve the pins after changing requirements.in (then review the diff).
 constraints:
 	rm -rf build/constraints-venv && $(PYTHON) -m venv build/constraints-venv
-	build/constraints-venv/bin/pip install --quiet -r requirements.in '.[client,test,bench]'
+	build/constraints-venv/bin/pip install --quiet -r requirements.in '.[$(EXTRAS)]'
 	(echo "# Every install uses this file: pip install -c constraints.txt ... (numpy<1.24 for mxnet)."; \
 	 build/constraints-venv/bin/pip freeze --all | grep -v -i '^frame-infer') > constraints.txt
 

@@ -15,19 +15,25 @@ import sys
 from .. import __version__
 from ..errors import FrameInferError
 
-# name -> (module under frame_infer.cli, one-line summary for `frame-infer --help`)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "make-test-model": ("make_test_model", "build a deterministic ONNX test model (no download)"),
-    "fetch-ferplus": ("fetch_ferplus", "download the real FER+ model, checksum-verified"),
-    "package": ("package", "build the .mar archive for Multi Model Server"),
-    "serve": ("serve", "run local MMS with the model registered (batching, workers)"),
-    "extract": ("extract", "cut a video into JPEG frames at a fixed rate, by timestamps"),
-    "upload": ("upload", "upload a frames folder to S3 (idempotent)"),
-    "predict": ("predict", "send frames to an endpoint in multi-image requests, resumably"),
-    "run": ("run", "the whole job: extract, (upload), predict, report"),
-    "report": ("report", "CSV, timeline plot and summary from predictions.jsonl (+ S3 copy)"),
-    "deploy": ("deploy", "deploy a .mar to a SageMaker endpoint (CloudFormation); --delete"),
-    "demo": ("demo", "package a model, serve it, run the video job on a sample clip, stop"),
+# name -> (module under frame_infer.cli, the extra it needs, summary for `--help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "make-test-model": ("make_test_model", "models",
+                        "build a deterministic ONNX test model (no download)"),
+    "fetch-ferplus": ("fetch_ferplus", "models",
+                      "download the real FER+ model, checksum-verified"),
+    "package": ("package", "models", "build the .mar archive for Multi Model Server"),
+    "serve": ("serve", "serving", "run local MMS with the model registered (batching, workers)"),
+    "extract": ("extract", "client", "cut a video into JPEG frames at a fixed rate, by timestamps"),
+    "upload": ("upload", "client", "upload a frames folder to S3 (idempotent)"),
+    "predict": ("predict", "client",
+                "send frames to an endpoint in multi-image requests, resumably"),
+    "run": ("run", "client", "the whole job: extract, (upload), predict, report"),
+    "report": ("report", "client",
+               "CSV, timeline plot and summary from predictions.jsonl (+ S3 copy)"),
+    "deploy": ("deploy", "deploy",
+               "deploy a .mar to a SageMaker endpoint (CloudFormation); --delete"),
+    "demo": ("demo", "serving,models,client",
+             "package a model, serve it, run the video job on a sample clip, stop"),
 }
 INTERRUPTED = 130
 AWS_HINT = ("check your credentials, region and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, "
@@ -52,7 +58,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, summary) in COMMANDS.items():
+    for name, (_, _, summary) in COMMANDS.items():
         if name == command:
             module = command_module(name)
             described = sub.add_parser(name, help=summary, description=module.__doc__,
@@ -90,10 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     except FrameInferError as exc:
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:  # an extra this command needs is not installed
+        extra = COMMANDS[args.command][1]
+        print(f"{prefix}: error: the Python package {exc.name!r} is missing; this command "
+              f"needs the {extra!r} extra: pip install 'frame-infer[{extra}]'",
+              file=sys.stderr)
+        return 1
     except OSError as exc:  # the environment: permissions, disk space, a vanished file
         print(f"{prefix}: error: {exc}", file=sys.stderr)
         return 1
     except _aws_errors() as exc:
         print(f"{prefix}: AWS error: {exc}; {AWS_HINT}", file=sys.stderr)
         return 1
-

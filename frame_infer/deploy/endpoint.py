@@ -43,6 +43,7 @@ class DeploySettings:
     """A CloudFormation template file; None: the packaged ``endpoint.yaml``."""
     extra_parameters: dict[str, str] = field(default_factory=dict)
 
+
 @dataclass
 class AwsClients:
     """The boto3 clients a deployment uses; tests pass clients for an emulator."""
@@ -116,7 +117,7 @@ def autoscaling_target(autoscaling, endpoint: str) -> dict | None:
 def smoke_test(runtime, endpoint: str, images: int = 4) -> dict:
     """One multipart request with ``images`` JPEG frames; one prediction per frame or fail."""
     from ..client.payload import multipart_body
-    from ..client.extract import synthetic_frames
+    from ..client.samples import synthetic_frames
 
     frames = synthetic_frames(images, size=(160, 120))
     body, content_type = multipart_body([(f"frame_{i:06d}", f) for i, f in enumerate(frames)])
