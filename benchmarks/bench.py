@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -27,13 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from frame_infer import modelgen, packager, run_job
-from frame_infer.client.predict import PredictOptions, predict
-from frame_infer.serving.mms import (LocalMMS, ModelSettings, ServerSettings, free_port,
-                                worker_threads)
+from frame_infer.client.extract import extract_frames, make_sample_video
+from frame_infer.client.job import run_job
+from frame_infer.client.options import JobOptions, PredictOptions
+from frame_infer.client.predict import predict
 from frame_infer.client.sources import local_frames
 from frame_infer.client.targets import HttpTarget
-from frame_infer.client.extract import extract_frames, make_sample_video
+from frame_infer.models import packager, testgen
+from frame_infer.serving.mms import (LocalMMS, ModelSettings, ServerSettings, free_port,
+                                     worker_threads)
 from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxnet
 
 BATCHES = (1, 4, 8, 16, 32, 64)
@@ -211,15 +212,11 @@ def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies) -> tup
 def end_to_end(store: Path, video: Path, work: Path) -> dict:
     server, _ = start_server(store, work, "mxnet", 1, workers=2)
     try:
-        parser = argparse.ArgumentParser()
-        run_job.add_arguments(parser)
         out = Path(tempfile.mkdtemp(dir=work))
-        args = parser.parse_args([str(video), "--endpoint",
-                                  f"{server.inference_url}/predictions/ferplus", "--out",
-                                  str(out), "--batch-size", "16", "--concurrency", "4",
-                                  "--no-progress"])
+        options = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
+                                                    progress=False))
         t = time.perf_counter()
-        result = run_job.run_job(video, out, args)
+        result = run_job(video, out, f"{server.inference_url}/predictions/ferplus", options)
         total = time.perf_counter() - t
     finally:
         server.stop()
@@ -312,7 +309,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="frame-infer-bench-"))
     try:
-        model = modelgen.write_test_model("ferplus", work / "ferplus.onnx")
+        model = testgen.write_test_model("ferplus", work / "ferplus.onnx")
         store = work / "store"
         packager.build_archive(model, "ferplus", store)
         video = make_sample_video(work / "sample.mp4", seconds=20, fps=30)

@@ -48,7 +48,7 @@ def read_manifest(folder: Path | str) -> list[Frame]:
     path = manifest_path(folder)
     if not path.exists():
         raise NotFoundError(f"{path} not found: run `frame-infer extract VIDEO --out "
-                                f"{folder}` first")
+                            f"{folder}` first")
     frames = []
     with open(path) as f:
         for number, line in enumerate(f, 1):

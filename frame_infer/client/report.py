@@ -83,8 +83,8 @@ def read_predictions(out_dir) -> list[Prediction]:
     path = Path(out_dir) / PREDICTIONS_NAME
     if not path.is_file():
         raise NotFoundError(f"{path} not found: run `frame-infer predict FRAMES --endpoint "
-                                f"URL --out {out_dir}` first; it writes predictions.jsonl once "
-                                "every frame has a result (rerun it to finish a partial run)")
+                            f"URL --out {out_dir}` first; it writes predictions.jsonl once "
+                            "every frame has a result (rerun it to finish a partial run)")
     rows = []
     with open(path) as f:
         for number, line in enumerate(f, 1):

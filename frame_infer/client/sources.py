@@ -38,7 +38,7 @@ def local_frames(folder: Path | str, fps: float = 30.0) -> list[FrameRef]:
     folder = Path(folder)
     if not folder.is_dir():
         raise NotFoundError(f"frames folder {folder} does not exist: run `frame-infer "
-                                "extract VIDEO --out FOLDER` first")
+                            "extract VIDEO --out FOLDER` first")
     if (folder / MANIFEST_NAME).exists():
         return [FrameRef(f.index, f.timestamp, path=folder / f.file)
                 for f in read_manifest(folder)]
@@ -67,7 +67,7 @@ def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
     keys = _list_image_keys(client, location)
     if not keys:
         raise NotFoundError(f"no images under {uri}: upload frames first "
-                                "(`frame-infer upload FOLDER s3://...`)")
+                            "(`frame-infer upload FOLDER s3://...`)")
     return [FrameRef(i, i / fps, s3_bucket=location.bucket, s3_key=k)
             for i, k in enumerate(keys)]
 

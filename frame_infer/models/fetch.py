@@ -21,8 +21,6 @@ FERPLUS_SHA256 = "2941173471d94d9b9592260573c4d313ca3c312a20fd40b90f9c01886d6e08
 FERPLUS_SIZE = 32384491
 
 
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -25,13 +25,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Mapping
 
+from ..errors import InputError
 from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
-                     ServerSettings, free_port, worker_threads)
+                  ServerSettings, free_port, worker_threads)
 
 MANIFEST = Path("MAR-INF") / "MANIFEST.json"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
               "proxy-connection", "te", "trailer", "upgrade"}
-from ..errors import InputError
 
 
 @dataclass(frozen=True)

@@ -156,4 +156,3 @@ class AsyncSageMakerTarget:
     def describe(self) -> str:
         """``sagemaker-async:ENDPOINT`` (for messages)."""
         return f"sagemaker-async:{self.endpoint_name}"
-
