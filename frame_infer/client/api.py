@@ -29,6 +29,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Union
 
+from model_handler.wire import error_body
+
 from ..errors import InputError
 from .job import JobResult, run_job
 from .options import JobOptions, PredictOptions
@@ -173,10 +175,10 @@ class Client:
             for item in pack(frames, lambda f: datas[f.index], self.options.batch_size, limit):
                 if isinstance(item, TooLarge):
                     rows.record([{"index": item.frame.index, "id": item.frame.id,
-                                  "error": {"code": "frame_too_large", "message": (
+                                  **error_body("frame_too_large", (
                                       f"{item.size} bytes cannot fit under the {limit}-byte "
                                       "request limit: send a smaller image or set "
-                                      "resize_to")}}])
+                                      "resize_to"))}])
                     continue
                 futures.append(pool.submit(predictor.send, item))
             for future in futures:

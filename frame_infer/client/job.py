@@ -15,14 +15,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..s3 import parse_s3_uri
 from . import predict as predict_step
+from .extract import extract_frames
 from .manifest import manifest_path, read_manifest
 from .options import JobOptions
 from .report import write_report
-from ..s3 import parse_s3_uri
 from .sources import FrameRef
 from .upload import upload_frames
-from .extract import extract_frames
 
 
 @dataclass

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from model_handler.wire import JSON, MULTIPART
+
 from .sources import FrameRef
 
 CLOSING_OVERHEAD = 2 + 32 + 4  # "--" + boundary + "--\r\n"
@@ -23,7 +25,7 @@ def multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
     for name, data in parts:
         chunks += [_part_head(boundary, name), data, b"\r\n"]
     chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+    return b"".join(chunks), f"{MULTIPART}; boundary={boundary}"
 
 
 def part_size(name: str, data_len: int) -> int:
@@ -41,7 +43,7 @@ class Request:
     def encode(self) -> tuple[bytes, str]:
         if self.datas is None:
             instances = [{"id": f.id, "s3": f.s3_uri} for f in self.frames]
-            return json.dumps({"instances": instances}).encode(), "application/json"
+            return json.dumps({"instances": instances}).encode(), JSON
         return multipart_body([(f.id, data) for f, data in zip(self.frames, self.datas)])
 
     def halves(self) -> list["Request"]:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from model_handler.wire import error_body
+
+from ..errors import InputError
 from .journal import Journal, is_final
+from .options import PredictOptions
 from .payload import Request, TooLarge, pack
 from .sources import FrameReader, FrameRef, local_frames, s3_frames
-from .options import PredictOptions
 from .targets import RETRYABLE_STATUS, TransportError, make_target
-from ..errors import InputError
 
 
 @dataclass
@@ -41,7 +43,7 @@ class PredictSummary:
 
 def _error_rows(frames: list[FrameRef], code: str, message: str) -> list[dict]:
     return [{"index": f.index, "id": f.id, "timestamp": f.timestamp,
-             "error": {"code": code, "message": message}} for f in frames]
+             **error_body(code, message)} for f in frames]
 
 
 def rows_from_response(frames: list[FrameRef], body: dict) -> list[dict]:

@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import NotFoundError, ReportError
+from ..s3 import S3Location, parse_s3_uri
 from .journal import PREDICTIONS_NAME
 from .manifest import frame_id
-from ..s3 import S3Location, parse_s3_uri
-from ..errors import NotFoundError, ReportError
 
 CONTENT_TYPES = {".csv": "text/csv", ".png": "image/png", ".md": "text/markdown"}
 

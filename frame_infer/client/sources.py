@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import MANIFEST_NAME, frame_id, read_manifest
-from ..s3 import S3Location, parse_s3_uri
 from ..errors import InputError, NotFoundError
+from ..s3 import S3Location, parse_s3_uri
+from .manifest import MANIFEST_NAME, frame_id, read_manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

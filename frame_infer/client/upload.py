@@ -11,9 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import MANIFEST_NAME, Frame, read_manifest, write_manifest
-from ..s3 import S3Location, make_client, parse_s3_uri
 from ..errors import NotFoundError
+from ..s3 import S3Location, make_client, parse_s3_uri
+from .manifest import MANIFEST_NAME, Frame, read_manifest, write_manifest
 
 
 @dataclass

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Mapping
 
+from model_handler.wire import JSON, error_body
+
 from ..errors import InputError
 from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
                   ServerSettings, free_port, worker_threads)
@@ -159,9 +161,9 @@ class FrontHandler(BaseHTTPRequestHandler):
             conn.close()
 
     def _error(self, status: int, code: str, message: str) -> None:
-        self._send(status, json.dumps({"error": {"code": code, "message": message}}).encode())
+        self._send(status, json.dumps(error_body(code, message)).encode())
 
-    def _send(self, status: int, body: bytes, headers=(("Content-Type", "application/json"),)):
+    def _send(self, status: int, body: bytes, headers=(("Content-Type", JSON),)):
         self.send_response(status)
         for key, value in headers:
             self.send_header(key, value)
