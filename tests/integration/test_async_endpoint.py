@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 import uuid
 
-import boto3
 import pytest
 
 from frame_infer import cli
@@ -20,10 +19,10 @@ from frame_infer.client.predict import PredictOptions, predict
 from frame_infer.client.sources import local_frames
 from frame_infer.client.targets import HttpTarget, RetryPolicy
 
-from ..helpers.aws import s3_client_with_bucket
+from ..helpers.aws import s3_client_with_bucket, sagemaker_client
 from ..helpers.frames import write_frames
 from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
-from ..helpers.aws import sagemaker_client
+from ..helpers.mms import model_url
 from ..helpers.rows import read_rows
 
 pytestmark = pytest.mark.integration
@@ -177,7 +176,7 @@ def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path):
     assert objects(s3, "async-in/run1/") == []  # request bodies removed once answered
     assert len(objects(s3, "async-out/")) >= 3
     direct = predict(local_frames(tmp_path / "frames"),
-                     HttpTarget(f"{mms.inference_url}/predictions/ferplus"), tmp_path / "direct",
+                     HttpTarget(model_url(mms)), tmp_path / "direct",
                      PredictOptions(batch_size=8, progress=False))
     assert direct.predicted == 22
     for a, b in zip(rows, read_rows(tmp_path / "direct")):

@@ -2,25 +2,24 @@
 SageMaker's InvokeEndpoint through a loopback proxy in front of the real MMS."""
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 
-import boto3
 import pytest
 import requests
 
-from frame_infer.client.journal import PREDICTIONS_NAME
 from frame_infer.client.manifest import read_manifest
 from frame_infer.client.predict import PredictOptions, predict
-from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings, free_port
+from frame_infer.serving.mms import ModelSettings
 from frame_infer.client.sources import FrameReader, s3_frames
-from frame_infer.client.targets import HttpTarget, RetryPolicy, SageMakerTarget
+from frame_infer.client.targets import HttpTarget, SageMakerTarget
 from frame_infer.client.upload import upload_frames
 
-from ..helpers.aws import s3_client_with_bucket
+from ..helpers.aws import s3_client_with_bucket, sagemaker_client
 from ..helpers.frames import write_frames
 from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
+from ..helpers.mms import model_url, running_mms
+from ..helpers.rows import read_rows
 
 pytestmark = pytest.mark.integration
 BUCKET = "frames-bucket"
@@ -29,10 +28,6 @@ BUCKET = "frames-bucket"
 @pytest.fixture()
 def s3(aws_env):
     return s3_client_with_bucket(BUCKET)
-
-
-def read_rows(out):
-    return [json.loads(line) for line in open(out / PREDICTIONS_NAME)]
 
 
 def test_upload_is_idempotent_and_detects_changed_frames(s3, tmp_path):
@@ -58,7 +53,7 @@ def test_predict_from_s3_prefix_downloads_and_sends_bytes(s3, mms, tmp_path):
     upload_frames(tmp_path / "frames", f"s3://{BUCKET}/run2", progress=False)
     frames = s3_frames(f"s3://{BUCKET}/run2", s3)
     assert [f.index for f in frames] == list(range(10))
-    summary = predict(frames, HttpTarget(f"{mms.inference_url}/predictions/ferplus"),
+    summary = predict(frames, HttpTarget(model_url(mms)),
                       tmp_path / "out", PredictOptions(batch_size=4, progress=False),
                       FrameReader(s3))
     rows = read_rows(tmp_path / "out")
@@ -73,22 +68,17 @@ def s3_mms(model_store, aws_env, tmp_path):
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": aws_env,
            "FRAME_INFER_ALLOWED_S3_BUCKETS": BUCKET}
-    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                     management_port=free_port(), run_dir=tmp_path / "mms",
-                                     extra_env=env))
-    try:
-        server.start(threads=1)
-        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=1, workers=1))
+    with running_mms(model_store, ModelSettings("ferplus.mar", "ferplus", batch_size=1,
+                                                workers=1),
+                     run_dir=tmp_path / "mms", extra_env=env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_by_reference_the_service_fetches_from_s3(s3, s3_mms, tmp_path):
     write_frames(tmp_path / "frames", 9)
     upload_frames(tmp_path / "frames", f"s3://{BUCKET}/run3", progress=False)
     frames = s3_frames(f"s3://{BUCKET}/run3", s3)
-    url = f"{s3_mms.inference_url}/predictions/ferplus"
+    url = model_url(s3_mms)
     predict(frames, HttpTarget(url), tmp_path / "ref",
             PredictOptions(batch_size=5, by_reference=True, progress=False))
     predict(frames, HttpTarget(url), tmp_path / "bytes",
@@ -158,14 +148,6 @@ class SageMakerProxy:
 
     def __exit__(self, *exc):
         self._http.stop()
-
-
-def sagemaker_client(url):
-    from botocore.config import Config
-
-    return boto3.client("sagemaker-runtime", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 def test_sagemaker_path_with_boto3(mms, tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 import threading
 
@@ -12,35 +11,14 @@ import pytest
 import requests
 from PIL import Image
 
-from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerError, ServerSettings, free_port
+from frame_infer.serving.mms import ModelSettings, ServerError
 from frame_infer.models import packager
 
+from ..helpers.images import jpeg, png
+from ..helpers.mms import model_url, running_mms
 from ..helpers.models import RGB_CONFIG
 
 pytestmark = pytest.mark.integration
-
-
-def jpeg(seed: int, size=(640, 480), mode="RGB") -> bytes:
-    rng = np.random.RandomState(seed)
-    w, h = size
-    base = np.linspace(0, 255, w)[None, :] * rng.uniform(0.2, 1.0) + rng.uniform(0, 80)
-    pixels = np.clip(base + rng.normal(0, 20, (h, w)), 0, 255).astype(np.uint8)
-    img = Image.fromarray(pixels, "L").convert(mode)
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
-def png(seed: int, size=(100, 90)) -> bytes:
-    rng = np.random.RandomState(seed)
-    pixels = rng.randint(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buf, "PNG")
-    return buf.getvalue()
-
-
-def url(mms: LocalMMS, model: str = "ferplus") -> str:
-    return f"{mms.inference_url}/predictions/{model}"
 
 
 def assert_prediction(entry: dict, labels=None):
@@ -57,7 +35,7 @@ def test_multipart_with_one_corrupt_image_keeps_order(mms):
     names = [f"frame_{i:06d}" for i in range(5)]
     files = [(n, (f"{n}.jpg", jpeg(i), "image/jpeg")) for i, n in enumerate(names)]
     files[2] = (names[2], ("broken.jpg", jpeg(2)[:200], "image/jpeg"))  # truncated JPEG
-    response = requests.post(url(mms), files=files, timeout=60)
+    response = requests.post(model_url(mms), files=files, timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
@@ -74,7 +52,7 @@ def test_json_base64_and_default_ids(mms):
     instances = [{"id": "a", "b64": base64.b64encode(jpeg(10)).decode()},
                  {"b64": base64.b64encode(jpeg(11)).decode()},
                  {"id": "bad", "b64": "***not base64***"}]
-    response = requests.post(url(mms), json={"instances": instances}, timeout=60)
+    response = requests.post(model_url(mms), json={"instances": instances}, timeout=60)
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     assert [p["id"] for p in predictions] == ["a", "1", "bad"]
@@ -90,7 +68,7 @@ def test_npy_batch_matches_onnxruntime(mms, ort_reference):
     batch = np.clip(level + rng.normal(0, 30, (6, 1, 64, 64)), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     np.save(buf, batch[:, 0])  # (N, H, W) is accepted for one channel
-    response = requests.post(url(mms), data=buf.getvalue(),
+    response = requests.post(model_url(mms), data=buf.getvalue(),
                              headers={"Content-Type": "application/x-npy"}, timeout=60)
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
@@ -104,7 +82,7 @@ def test_rgb_model_normalises_as_its_config_says(mms, ort_reference):
     """Another model (RGB, 48x40, BatchNorm, modern ONNX) behind the same service."""
     images = [png(i) for i in range(3)]
     files = [(f"img{i}", (f"{i}.png", data, "image/png")) for i, data in enumerate(images)]
-    response = requests.post(url(mms, "rgb"), files=files, timeout=60)
+    response = requests.post(model_url(mms, "rgb"), files=files, timeout=60)
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     expected_input = []
@@ -121,7 +99,7 @@ def test_rgb_model_normalises_as_its_config_says(mms, ort_reference):
 
 
 def test_single_raw_image_gets_id_zero(mms):
-    response = requests.post(url(mms), data=jpeg(5, mode="L"),
+    response = requests.post(model_url(mms), data=jpeg(5, mode="L"),
                              headers={"content-type": "image/jpeg"}, timeout=60)
     assert response.status_code == 200, response.text
     (entry,) = response.json()["predictions"]
@@ -130,7 +108,7 @@ def test_single_raw_image_gets_id_zero(mms):
 
 
 def test_unsupported_content_type_is_415(mms):
-    response = requests.post(url(mms), data=b"hello",
+    response = requests.post(model_url(mms), data=b"hello",
                              headers={"Content-Type": "text/plain"}, timeout=60)
     assert response.status_code == 415
     error = response.json()["error"]
@@ -144,12 +122,12 @@ def _workers(mms):
 
 def test_malformed_json_is_400_and_worker_survives(mms):
     before = _workers(mms)
-    response = requests.post(url(mms), data=b'{"instances": [',
+    response = requests.post(model_url(mms), data=b'{"instances": [',
                              headers={"Content-Type": "application/json"}, timeout=60)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
-    following = requests.post(url(mms), data=jpeg(1), headers={"Content-Type": "image/jpeg"},
-                              timeout=60)
+    following = requests.post(model_url(mms), data=jpeg(1),
+                              headers={"Content-Type": "image/jpeg"}, timeout=60)
     assert following.status_code == 200
     assert _workers(mms) == before  # same worker, not restarted
 
@@ -157,14 +135,15 @@ def test_malformed_json_is_400_and_worker_survives(mms):
 def test_wrong_npy_shape_is_400(mms):
     buf = io.BytesIO()
     np.save(buf, np.zeros((2, 3, 64, 64), dtype=np.uint8))
-    response = requests.post(url(mms), data=buf.getvalue(),
+    response = requests.post(model_url(mms), data=buf.getvalue(),
                              headers={"Content-Type": "application/x-npy"}, timeout=60)
     assert response.status_code == 400
     assert "(N, 1, 64, 64)" in response.json()["error"]["message"]
 
 
 def test_body_over_server_limit_is_413(mms):
-    response = requests.post(url(mms), data=b"\xff" * (mms.settings.max_request_bytes + 1024),
+    too_big = b"\xff" * (mms.settings.max_request_bytes + 1024)
+    response = requests.post(model_url(mms), data=too_big,
                              headers={"Content-Type": "image/jpeg"}, timeout=60)
     assert response.status_code == 413
 
@@ -184,7 +163,7 @@ def test_concurrent_requests_are_batched_and_answered_correctly(mms, ort_referen
         buf = io.BytesIO()
         np.save(buf, batch)
         barrier.wait(timeout=30)
-        results[k] = requests.post(url(mms), data=buf.getvalue(),
+        results[k] = requests.post(model_url(mms), data=buf.getvalue(),
                                    headers={"Content-Type": "application/x-npy"}, timeout=120)
 
     threads = [threading.Thread(target=send, args=(k,)) for k in range(clients)]
@@ -212,14 +191,9 @@ def test_broken_model_fails_registration_loudly(tmp_path, model_files):
     store = tmp_path / "store"
     packager.build_archive(model_files["rgb"], "broken", store,
                            config={"labels": ["only", "three", "labels"]})
-    server = LocalMMS(ServerSettings(model_store=store, port=free_port(),
-                                     management_port=free_port(), run_dir=tmp_path / "run"))
-    try:
-        server.start(threads=1)
+    with running_mms(store, run_dir=tmp_path / "run") as server:
         with pytest.raises(ServerError) as excinfo:
             server.register(ModelSettings("broken.mar", "broken", workers=1), timeout=60)
-    finally:
-        server.stop()
     assert "5 outputs but the config lists 3 labels" in str(excinfo.value)
 
 

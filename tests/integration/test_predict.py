@@ -2,7 +2,6 @@
 concurrency, retries, resume, faults."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -12,11 +11,13 @@ import pytest
 from frame_infer.client.journal import JOURNAL_NAME, PREDICTIONS_NAME, Journal
 from frame_infer.client.payload import Request, TooLarge, pack, part_size
 from frame_infer.client.predict import PredictOptions, predict
-from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings, free_port
+from frame_infer.serving.mms import LocalMMS, ModelSettings
 from frame_infer.client.sources import FrameReader, local_frames
 from frame_infer.client.targets import HttpTarget, RetryPolicy
 
 from ..helpers.frames import write_frames
+from ..helpers.mms import model_url, running_mms
+from ..helpers.rows import read_rows
 
 pytestmark = pytest.mark.integration
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=2.0)
@@ -49,19 +50,10 @@ class CountingTarget:
         return self.inner.describe()
 
 
-def read_rows(out_dir):
-    with open(out_dir / PREDICTIONS_NAME) as f:
-        return [json.loads(line) for line in f]
-
-
-def ferplus_url(server):
-    return f"{server.inference_url}/predictions/ferplus"
-
-
 def test_concurrent_run_keeps_frame_order_and_reports_corrupt_frames(mms, tmp_path):
     write_frames(tmp_path / "frames", 45, corrupt=(0, 22, 44))
     frames = local_frames(tmp_path / "frames")
-    target = CountingTarget(HttpTarget(ferplus_url(mms)))
+    target = CountingTarget(HttpTarget(model_url(mms)))
     summary = predict(frames, target, tmp_path / "out",
                       PredictOptions(batch_size=4, concurrency=6, progress=False))
     rows = read_rows(tmp_path / "out")
@@ -72,7 +64,7 @@ def test_concurrent_run_keeps_frame_order_and_reports_corrupt_frames(mms, tmp_pa
     assert summary.predicted == 42 and summary.errors == 3 and summary.unfinished == 0
     assert target.requests == 12  # ceil(45 / 4): one request per batch, none repeated
     # The same frames one at a time, sequentially, give the same answers.
-    sequential = predict(frames, HttpTarget(ferplus_url(mms)), tmp_path / "seq",
+    sequential = predict(frames, HttpTarget(model_url(mms)), tmp_path / "seq",
                          PredictOptions(batch_size=1, concurrency=1, progress=False))
     assert sequential.output is not None
     for a, b in zip(rows, read_rows(tmp_path / "seq")):
@@ -102,23 +94,18 @@ def test_pack_respects_batch_size_and_payload_limit(tmp_path):
 @pytest.fixture(scope="module")
 def small_limit_mms(model_store, tmp_path_factory):
     """MMS with a 200 kB request limit: bigger requests get 413 from the real server."""
-    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                     management_port=free_port(), max_request_bytes=200_000,
-                                     run_dir=tmp_path_factory.mktemp("mms-small")))
-    try:
-        server.start(threads=1)
-        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=4,
-                                      max_batch_delay_ms=10, workers=1))
+    with running_mms(model_store, ModelSettings("ferplus.mar", "ferplus", batch_size=4,
+                                                max_batch_delay_ms=10, workers=1),
+                     max_request_bytes=200_000,
+                     run_dir=tmp_path_factory.mktemp("mms-small")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_server_413_splits_requests_and_nothing_is_lost(small_limit_mms, tmp_path):
     """The client believes 6.5 MB fits; the server says 413; halves go through."""
     write_frames(tmp_path / "frames", 24, size=(640, 480))
     frames = local_frames(tmp_path / "frames")
-    target = CountingTarget(HttpTarget(ferplus_url(small_limit_mms)))
+    target = CountingTarget(HttpTarget(model_url(small_limit_mms)))
     summary = predict(frames, target, tmp_path / "out",
                       PredictOptions(batch_size=24, concurrency=2, progress=False))
     assert 413 in target.statuses
@@ -131,7 +118,7 @@ def test_server_413_splits_requests_and_nothing_is_lost(small_limit_mms, tmp_pat
 def test_client_side_limit_prevents_413(small_limit_mms, tmp_path):
     write_frames(tmp_path / "frames", 24, size=(640, 480))
     frames = local_frames(tmp_path / "frames")
-    target = CountingTarget(HttpTarget(ferplus_url(small_limit_mms), max_payload=200_000))
+    target = CountingTarget(HttpTarget(model_url(small_limit_mms), max_payload=200_000))
     predict(frames, target, tmp_path / "out",
             PredictOptions(batch_size=24, concurrency=2, progress=False))
     assert 413 not in target.statuses and target.requests > 1
@@ -141,11 +128,11 @@ def test_client_side_limit_prevents_413(small_limit_mms, tmp_path):
 def test_resize_to_model_shrinks_payload_and_keeps_predictions(mms, tmp_path):
     write_frames(tmp_path / "frames", 8, size=(640, 480))
     frames = local_frames(tmp_path / "frames")
-    full = CountingTarget(HttpTarget(ferplus_url(mms)))
+    full = CountingTarget(HttpTarget(model_url(mms)))
     predict(frames, full, tmp_path / "full", PredictOptions(batch_size=8, progress=False))
     reader = FrameReader(resize_to=(64, 64, "L"))
     assert len(reader.read(frames[0])) * 5 < frames[0].path.stat().st_size
-    small = CountingTarget(HttpTarget(ferplus_url(mms)))
+    small = CountingTarget(HttpTarget(model_url(mms)))
     predict(frames, small, tmp_path / "small", PredictOptions(batch_size=8, progress=False),
             reader=reader)
     labels_full = [r["label"] for r in read_rows(tmp_path / "full")]
@@ -157,14 +144,14 @@ def test_interrupted_run_resumes_with_only_missing_frames(mms, tmp_path):
     write_frames(tmp_path / "frames", 30)
     frames = local_frames(tmp_path / "frames")
     out = tmp_path / "out"
-    first = CountingTarget(HttpTarget(ferplus_url(mms)), fail_after=3)
+    first = CountingTarget(HttpTarget(model_url(mms)), fail_after=3)
     with pytest.raises(KeyboardInterrupt):
         predict(frames, first, out, PredictOptions(batch_size=5, concurrency=1,
                                                    progress=False))
     assert not (out / PREDICTIONS_NAME).exists()
     done_before = {i for i in range(30) if Journal(out).done(i)}
     assert len(done_before) == 15
-    second = CountingTarget(HttpTarget(ferplus_url(mms)))
+    second = CountingTarget(HttpTarget(model_url(mms)))
     summary = predict(frames, second, out, PredictOptions(batch_size=5, progress=False))
     assert second.frames_sent == 15 and summary.skipped == 15
     rows = read_rows(out)
@@ -195,17 +182,14 @@ def test_worker_killed_mid_run_ends_with_one_result_per_frame(model_store, tmp_p
     """SIGKILL the MMS worker while requests are in flight: MMS answers them 500 "Worker
     died." and restarts it; retries (and, if needed, one rerun) end with exactly one
     prediction per frame."""
-    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                     management_port=free_port(), run_dir=tmp_path / "mms"))
-    try:
-        server.start(threads=1)
-        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=2,
-                                      max_batch_delay_ms=5, workers=1))
+    with running_mms(model_store, ModelSettings("ferplus.mar", "ferplus", batch_size=2,
+                                                max_batch_delay_ms=5, workers=1),
+                     run_dir=tmp_path / "mms") as server:
         write_frames(tmp_path / "frames", 90)
         frames = local_frames(tmp_path / "frames")
         out = tmp_path / "out"
         options = PredictOptions(batch_size=3, concurrency=2, retry=FAST_RETRY, progress=False)
-        target = CountingTarget(HttpTarget(ferplus_url(server)))
+        target = CountingTarget(HttpTarget(model_url(server)))
         errors = []
 
         def run():
@@ -229,35 +213,26 @@ def test_worker_killed_mid_run_ends_with_one_result_per_frame(model_store, tmp_p
         if not (out / PREDICTIONS_NAME).exists() or any(
                 "error" in r for r in read_rows(out)):
             server.wait_ready("ferplus", 1, timeout=60)
-            predict(frames, HttpTarget(ferplus_url(server)), out, options)
+            predict(frames, HttpTarget(model_url(server)), out, options)
         rows = read_rows(out)
         assert [r["index"] for r in rows] == list(range(90))
         assert all("label" in r for r in rows)
         assert failed_statuses, "killing the worker should have failed some requests"
         assert set(_serving_worker_pids(server)).isdisjoint(killed)
-    finally:
-        server.stop()
 
 
 def test_server_down_mid_run_then_rerun_finishes_only_the_rest(model_store, tmp_path):
     """Stop the whole MMS while requests are in flight: the frames it did not answer end as
     request_failed (recorded, not dropped); a rerun against a restarted server sends only
     those and ends with exactly one prediction per frame."""
-    def start():
-        server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                         management_port=free_port()))
-        server.start(threads=1)
-        server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=1, workers=1))
-        return server
-
+    ferplus = ModelSettings("ferplus.mar", "ferplus", batch_size=1, workers=1)
     write_frames(tmp_path / "frames", 60)
     frames = local_frames(tmp_path / "frames")
     out = tmp_path / "out"
     options = PredictOptions(batch_size=3, concurrency=2, progress=False,
                              retry=RetryPolicy(max_attempts=2, base_delay=0.05, max_delay=0.1))
-    server = start()
-    try:
-        target = CountingTarget(HttpTarget(ferplus_url(server)))
+    with running_mms(model_store, ferplus, cleanup=True) as server:
+        target = CountingTarget(HttpTarget(model_url(server)))
         result = {}
         runner = threading.Thread(
             target=lambda: result.update(summary=predict(frames, target, out, options)))
@@ -265,25 +240,18 @@ def test_server_down_mid_run_then_rerun_finishes_only_the_rest(model_store, tmp_
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(Journal(out).rows) < 9:
             time.sleep(0.05)  # polling the journal for progress
-        server.stop()
+        server.stop()  # the server goes down mid-run (stopping again on exit is a no-op)
         runner.join(timeout=120)
         assert not runner.is_alive()
-    finally:
-        server.stop()
-        server.cleanup()
     first = result["summary"]
     assert first.unfinished > 0 and first.output is not None
     rows = read_rows(out)
     assert len(rows) == 60  # every frame has a row: a prediction or request_failed
     failed = {r["index"] for r in rows if r.get("error", {}).get("code") == "request_failed"}
     assert len(failed) == first.unfinished
-    server = start()
-    try:
-        again = CountingTarget(HttpTarget(ferplus_url(server)))
+    with running_mms(model_store, ferplus, cleanup=True) as server:
+        again = CountingTarget(HttpTarget(model_url(server)))
         second = predict(frames, again, out, options)
-    finally:
-        server.stop()
-        server.cleanup()
     assert again.frames_sent == len(failed) and second.unfinished == 0
     rows = read_rows(out)
     assert [r["index"] for r in rows] == list(range(60)) and all("label" in r for r in rows)

@@ -1,23 +1,16 @@
 """``frame-infer run`` end to end: a real video (PyAV) through the real MMS."""
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 
 from frame_infer.cli import main
 from frame_infer.client.extract import make_sample_video
 
+from ..helpers.mms import model_url
+from ..helpers.rows import read_rows
+
 pytestmark = pytest.mark.integration
-
-
-def rows(out):
-    return [json.loads(line) for line in open(out / "predictions.jsonl")]
-
-
-def endpoint(mms):
-    return f"{mms.inference_url}/predictions/ferplus"
 
 
 @pytest.mark.parametrize("source_fps, seconds, expected", [(30, 3, 90), (25, 2, 60)])
@@ -25,10 +18,10 @@ def test_video_to_report(mms, tmp_path, capsys, source_fps, seconds, expected):
     video = make_sample_video(tmp_path / "clip.mp4", seconds=seconds, fps=source_fps,
                               size=(320, 240))
     out = tmp_path / "out"
-    code = main(["run", str(video), "--endpoint", endpoint(mms), "--out", str(out),
+    code = main(["run", str(video), "--endpoint", model_url(mms), "--out", str(out),
                  "--batch-size", "8", "--concurrency", "4", "--no-progress"])
     assert code == 0
-    result = rows(out)
+    result = read_rows(out)
     assert [r["index"] for r in result] == list(range(expected))
     for r in result:
         assert r["timestamp"] == pytest.approx(r["index"] / 30, abs=1e-9)
@@ -38,10 +31,10 @@ def test_video_to_report(mms, tmp_path, capsys, source_fps, seconds, expected):
     printed = capsys.readouterr().out
     assert f"{expected} frames: {expected} predicted" in printed and "timeline.png" in printed
     # The same command again resumes: nothing is cut or sent twice.
-    assert main(["run", str(video), "--endpoint", endpoint(mms), "--out", str(out),
+    assert main(["run", str(video), "--endpoint", model_url(mms), "--out", str(out),
                  "--no-progress"]) == 0
     assert "0 requests" in capsys.readouterr().out
-    assert rows(out) == result
+    assert read_rows(out) == result
 
 
 def test_run_with_bucket_uploads_frames_and_results(mms, aws_env, tmp_path, capsys):
@@ -49,13 +42,13 @@ def test_run_with_bucket_uploads_frames_and_results(mms, aws_env, tmp_path, caps
     s3.create_bucket(Bucket="video-jobs")
     video = make_sample_video(tmp_path / "clip.mp4", seconds=1, fps=30, size=(160, 120))
     out = tmp_path / "out"
-    assert main(["run", str(video), "--endpoint", endpoint(mms), "--out", str(out),
+    assert main(["run", str(video), "--endpoint", model_url(mms), "--out", str(out),
                  "--bucket", "s3://video-jobs/job1", "--no-progress"]) == 0
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="video-jobs")["Contents"]}
     assert {f"job1/frames/frame_{i:06d}.jpg" for i in range(30)} <= keys
     assert {"job1/frames/manifest.jsonl", "job1/results/predictions.csv",
             "job1/results/timeline.png", "job1/results/predictions.jsonl"} <= keys
-    assert len(rows(out)) == 30
+    assert len(read_rows(out)) == 30
 
 
 def test_frames_are_predicted_while_the_video_is_cut(mms, tmp_path, capsys):
@@ -66,14 +59,14 @@ def test_frames_are_predicted_while_the_video_is_cut(mms, tmp_path, capsys):
     truncated = tmp_path / "truncated.mkv"
     truncated.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
-    assert main(["run", str(truncated), "--endpoint", endpoint(mms), "--out", str(out),
+    assert main(["run", str(truncated), "--endpoint", model_url(mms), "--out", str(out),
                  "--no-progress"]) == 0
     assert "extract + predict" in capsys.readouterr().out
-    result = rows(out)
+    result = read_rows(out)
     assert 0 < len(result) < 60 and all("label" in r for r in result)
     assert [r["index"] for r in result] == list(range(len(result)))
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("not a video")
-    code = main(["run", str(not_video), "--endpoint", endpoint(mms), "--out",
+    code = main(["run", str(not_video), "--endpoint", model_url(mms), "--out",
                  str(tmp_path / "out2"), "--no-progress"])
     assert code == 1 and "notes.mp4 is not a readable video" in capsys.readouterr().err

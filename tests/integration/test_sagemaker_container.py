@@ -29,8 +29,9 @@ from frame_infer import deploy
 from frame_infer.models import packager, testgen
 from frame_infer.client.extract import synthetic_frames
 from frame_infer.serving.container import ContainerSettings, find_model, main
-from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerError, ServerSettings, free_port
+from frame_infer.serving.mms import ModelSettings, ServerError, free_port
 
+from ..helpers.mms import running_mms
 from ..helpers.models import RGB_CONFIG
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,16 +254,10 @@ def test_startup_deadline_is_enforced(opt_ml, tmp_path):
 def test_mms_alone_routes_invocations_only_to_startup_models(opt_ml):
     """Why the entrypoint has a front: MMS 1.1.11's /invocations ignores a model registered
     through the management API (the only way to set batching) and asks for model_name."""
-    with LocalMMS(ServerSettings(model_store=opt_ml / "model", port=free_port(),
-                                 management_port=free_port())) as mms:
-        try:
-            mms.start(threads=1)
-            mms.register(ModelSettings("rgb.mar", "rgb", batch_size=4, workers=1))
-            response = requests.post(f"{mms.inference_url}/invocations", files=multipart(1),
-                                     timeout=60)
-        finally:
-            mms.stop()
-            mms.cleanup()
+    with running_mms(opt_ml / "model", ModelSettings("rgb.mar", "rgb", batch_size=4, workers=1),
+                     cleanup=True) as mms:
+        response = requests.post(f"{mms.inference_url}/invocations", files=multipart(1),
+                                 timeout=60)
     assert response.status_code == 400
     assert "model_name is required" in response.json()["message"]
 

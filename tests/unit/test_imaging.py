@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
@@ -12,16 +11,12 @@ from model_handler.config import ModelConfig
 from model_handler.errors import ImageError
 from model_handler.imaging import decode_image, normalise
 
+from ..helpers.images import encode
+
 RGB = ModelConfig(model_file="m.onnx", input_name="image", channels=3, height=48, width=40,
                   labels=tuple(f"class_{i}" for i in range(5)), color_mode="RGB")
 GRAY = ModelConfig(model_file="m.onnx", input_name="Input3", channels=1, height=64, width=64,
                    labels=("a", "b"), color_mode="L")
-
-
-def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
 
 
 def noise(width: int, height: int, channels: int = 3, seed: int = 0) -> np.ndarray:

@@ -10,7 +10,7 @@ from PIL import Image
 from frame_infer.cli import main
 from frame_infer.client import report
 
-from ..helpers.rows import LABELS, ROWS, error_row, ok_row, write_sample_predictions  # noqa: F401
+from ..helpers.rows import LABELS, ROWS, write_sample_predictions
 
 
 @pytest.fixture()

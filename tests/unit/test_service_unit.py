@@ -24,6 +24,7 @@ from model_handler.s3fetch import S3Fetcher
 from model_handler.service import ImageClassifierService
 
 from ..helpers.fakes import FakeContext
+from ..helpers.images import encode
 
 LABELS = ["cat", "dog", "bird", "fish", "frog"]
 MAX_IMAGE_PIXELS = 100_000
@@ -35,12 +36,6 @@ MULTIPART = "multipart/form-data; boundary=----frame-infer"
 
 
 # -- images -----------------------------------------------------------------------------------
-def encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
-
-
 def picture(seed: int, size: tuple[int, int] = (53, 71)) -> Image.Image:
     """A coloured gradient plus noise: different seeds give visibly different predictions."""
     rng = np.random.RandomState(seed)
