@@ -5,35 +5,30 @@ SageMaker calls ``GET /ping`` and ``POST /invocations`` on port 8080. MMS 1.1.11
 batch size 1 (hard-coded). So MMS runs on loopback, the model is registered through the
 management API (batch size, delay, workers), and a small front on 8080 maps
 ``/invocations`` to ``/predictions/{model}`` and answers ``/ping`` from the worker status
-(MMS's ``/ping`` says 200 even when unhealthy). The front listens once a worker is READY;
-if none is READY by the deadline, ``serve`` exits non-zero and SageMaker fails the
-deployment.
+(MMS's ``/ping`` says 200 even when unhealthy). The front (``front.py``) listens once a
+worker is READY; if none is READY by the deadline, ``serve`` exits non-zero and
+SageMaker fails the deployment. This module is the container's lifecycle: settings,
+finding the model, start, watch, stop.
 """
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Mapping
 
-from model_handler.wire import JSON, error_body
-
 from ..errors import InputError
+from .front import Front
 from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
                   ServerSettings, free_port, worker_threads)
 
 MANIFEST = Path("MAR-INF") / "MANIFEST.json"
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
-              "proxy-connection", "te", "trailer", "upgrade"}
 
 
 @dataclass(frozen=True)
@@ -99,81 +94,6 @@ def find_model(model_dir: Path) -> tuple[Path, str, str]:
     except (OSError, ValueError, KeyError, TypeError):
         name = chosen.name
     return chosen.parent, chosen.name, name
-
-
-class Front(ThreadingHTTPServer):
-    """Port 8080: ``/ping`` from the worker status, ``/invocations`` to the model."""
-
-    daemon_threads, request_queue_size = True, 128
-
-    def __init__(self, address, mms: LocalMMS, model: str, settings: ContainerSettings):
-        self.mms, self.model, self.settings = mms, model, settings
-        super().__init__(address, FrontHandler)
-
-
-class FrontHandler(BaseHTTPRequestHandler):
-    """Answers one connection's requests; bodies go to MMS unchanged."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive: SageMaker reuses connections
-    disable_nagle_algorithm = True  # Nagle + delayed ACK would add ~40 ms per answer
-
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/ping":
-            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
-        try:  # MMS's own /ping says Healthy even with no live worker
-            workers = self.server.mms.model_status(self.server.model).get("workers", [])
-        except (OSError, ValueError):
-            workers = []
-        ready = sum(w.get("status") == "READY" for w in workers)
-        body = {"status": "Healthy" if ready else "Unhealthy", "ready_workers": ready}
-        self._send(200 if ready else 503, json.dumps(body).encode())
-
-    def do_POST(self) -> None:
-        path, _, query = self.path.partition("?")
-        if path != "/invocations":
-            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
-        length = self.headers.get("content-length", "")
-        if not length.isdigit():
-            self.close_connection = True
-            return self._error(411, "length_required", "send the body with a Content-Length")
-        length = int(length)
-        if length > self.server.settings.max_request_bytes:
-            self.close_connection = True  # the unread body must not reach the next request
-            return self._error(413, "request_too_large", f"body of {length} bytes is over "
-                               f"{self.server.settings.max_request_bytes}; send fewer images")
-        body = self.rfile.read(length)
-        # Content-Type spelled as the handler looks it up (its lookup is case-sensitive).
-        headers = {("Content-Type" if k.lower() == "content-type" else k): v
-                   for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        target = f"/predictions/{self.server.model}" + (f"?{query}" if query else "")
-        conn = http.client.HTTPConnection("127.0.0.1", self.server.mms.settings.port,
-                                          timeout=self.server.settings.response_timeout_s + 5)
-        try:
-            conn.connect()
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.request("POST", target, body=body, headers=headers)
-            resp = conn.getresponse()
-            out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
-            self._send(resp.status, resp.read(), out)
-        except (OSError, http.client.HTTPException) as exc:
-            self._error(503, "model_unavailable", f"the model server did not answer: {exc}")
-        finally:
-            conn.close()
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        self._send(status, json.dumps(error_body(code, message)).encode())
-
-    def _send(self, status: int, body: bytes, headers=(("Content-Type", JSON),)):
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_request(self, code="-", size="-") -> None:  # stderr -> CloudWatch; no pings
-        if not self.path.startswith("/ping"):
-            super().log_request(code, size)
 
 
 def _say(message: str, stream=None) -> None:
