@@ -1,12 +1,16 @@
-"""S3 helpers: URIs and clients that follow boto3's standard configuration.
+"""The client side's one S3 module: URIs and clients that follow boto3's standard configuration.
 
 Clients come from a boto3 Session, so the credential chain, region and
 ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` work unchanged; an explicit
-``endpoint_url`` (the ``--endpoint-url`` flags) only adds to that.
+``endpoint_url`` (the ``--endpoint-url`` flags) only adds to that. URIs are split by
+``model_handler.wire.split_s3_uri``, the same function the service uses.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from model_handler.wire import split_s3_uri
+
 from .errors import InputError
 
 
@@ -25,9 +29,10 @@ class S3Location:
 
 def parse_s3_uri(uri: str) -> S3Location:
     """``s3://bucket/some/prefix/`` -> S3Location("bucket", "some/prefix")."""
-    if not uri.startswith("s3://"):
+    parts = split_s3_uri(uri)
+    if parts is None:
         raise InputError(f"{uri!r} is not an S3 URI: write s3://bucket/prefix")
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, prefix = parts
     if not bucket:
         raise InputError(f"{uri!r} has no bucket: write s3://bucket/prefix")
     return S3Location(bucket, prefix.strip("/"))

@@ -20,7 +20,7 @@ import numpy as np
 from .config import ModelConfig
 from .errors import ImageError, RequestError, bad_request, unsupported_media_type
 
-from .wire import JPEG, JSON, MULTIPART, NPY, PNG, X_IMAGE  # noqa: F401 (re-exported)
+from .wire import JPEG, JSON, MULTIPART, NPY, PNG, X_IMAGE, split_s3_uri  # noqa: F401
 
 RAW_BODY_KEY = "body"
 
@@ -80,10 +80,11 @@ def decode_multipart(request: dict, cfg: ModelConfig, part_types: Mapping[str, s
 
 
 def parse_s3_uri(uri: str) -> S3Ref:
-    if not isinstance(uri, str) or not uri.startswith("s3://"):
+    parts = split_s3_uri(uri)
+    if parts is None:
         raise ImageError("invalid_instance", f"s3 reference {uri!r} must look like "
                          "s3://bucket/key")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, key = parts
     if not bucket or not key:
         raise ImageError("invalid_instance", f"s3 reference {uri!r} needs a bucket and a key: "
                          "s3://bucket/key")

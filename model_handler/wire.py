@@ -23,3 +23,16 @@ ASYNC_MAX_REQUEST_BYTES = 1024 ** 3
 def error_body(code: str, message: str) -> dict:
     """The body of every error the service answers: ``{"error": {"code", "message"}}``."""
     return {"error": {"code": code, "message": message}}
+
+
+S3_SCHEME = "s3://"
+
+
+def split_s3_uri(uri: object) -> tuple[str, str] | None:
+    """``"s3://bucket/some/key"`` -> ``("bucket", "some/key")``; None when ``uri`` is not a
+    string starting with ``s3://``. Bucket or key may be empty: callers say what they need
+    (an object's key for ``s3`` instances, a prefix for the client's locations)."""
+    if not isinstance(uri, str) or not uri.startswith(S3_SCHEME):
+        return None
+    bucket, _, key = uri[len(S3_SCHEME):].partition("/")
+    return bucket, key
