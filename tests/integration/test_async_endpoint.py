@@ -97,7 +97,6 @@ class AsyncSageMakerProxy:
                            {"X-Amzn-SageMaker-OutputLocation": output,
                             "X-Amzn-SageMaker-FailureLocation": failure})
 
-
         self._http = LoopbackHTTPServer(Handler)
         self.url = self._http.url
 

@@ -138,7 +138,6 @@ class SageMakerProxy:
                         "Message": f"Received client error ({exc.code}) from primary"},
                         {"x-amzn-ErrorType": "ModelError"})
 
-
         self._http = LoopbackHTTPServer(Handler)
         self.url = self._http.url
 

@@ -1,4 +1,5 @@
-"""The CloudFormation templates (packaged in ``frame_infer/deploy/templates``, linked from ``infra/``): cfn-lint, and the properties that matter.
+"""The CloudFormation templates (packaged in ``frame_infer/deploy/templates``, linked from
+``infra/``): cfn-lint, and the properties that matter.
 
 cfn-lint runs as a subprocess from the venv (as ``make test`` would). The property checks
 read the templates with cfn-lint's YAML loader (intrinsic functions as plain dicts) and

@@ -145,4 +145,3 @@ def test_client_and_deploy_install_deploys_with_the_packaged_template(wheel, tmp
     summary = json.loads(result.stdout)
     assert summary["stack"] == "fi-wheel" and summary["endpoint"].startswith("fi-wheel")
     assert summary["model_data_url"].startswith("s3://wheel-frames/models/rgb/")
-
