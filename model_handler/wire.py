@@ -24,6 +24,11 @@ def error_body(code: str, message: str) -> dict:
     """The body of every error the service answers: ``{"error": {"code", "message"}}``."""
     return {"error": {"code": code, "message": message}}
 
+IMAGE_ERROR_CODES = frozenset({"invalid_image", "image_too_large", "invalid_instance",
+                               "s3_forbidden", "s3_not_found", "s3_error"})
+"""Per-image codes: the service's answer for that one image (docs/API.md). The client
+treats only these (and predictions) as final; whole-request failures are sent again."""
+
 
 S3_SCHEME = "s3://"
 

@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .common import at_least
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="the NAME.mar to deploy")
@@ -16,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", required=True, help="stack name; also the endpoint name")
     parser.add_argument("--image-uri", help="serving image in ECR (packaging/Dockerfile)")
     parser.add_argument("--instance-type", default="ml.m5.large", help="SageMaker instance")
-    parser.add_argument("--instance-count", type=int, default=1, help="initial instances")
-    parser.add_argument("--max-instance-count", type=int, default=4, help="autoscaling maximum")
+    parser.add_argument("--instance-count", type=at_least(1), default=1, help="initial instances")
+    parser.add_argument("--max-instance-count", type=at_least(1), default=4,
+                        help="autoscaling maximum")
     parser.add_argument("--accelerator-type", default="", help="Elastic Inference (retired by "
                         "AWS: only where an account still has it); empty (default) = none")
     parser.add_argument("--no-autoscaling", action="store_true",
@@ -33,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="send every AWS call here (an emulator)")
     parser.add_argument("--smoke-test", choices=["auto", "always", "never"], default="auto",
                         help="auto: unless --endpoint-url is given (emulators run no container)")
-    parser.add_argument("--poll-seconds", type=int, default=30,
+    parser.add_argument("--poll-seconds", type=at_least(1), default=30,
                         help="seconds between status checks")
     parser.add_argument("--delete", action="store_true", help="delete the stack and exit")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import positive
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", type=Path, help="video file (anything FFmpeg reads)")
     parser.add_argument("--out", type=Path, required=True, help="folder for frames + manifest")
-    parser.add_argument("--fps", type=float, default=30.0, help="frames per second (30)")
+    parser.add_argument("--fps", type=positive, default=30.0, help="frames per second (30)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (90)")
 
 

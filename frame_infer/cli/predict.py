@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .requests import ENDPOINT_HELP, add_request_arguments, predict_options, print_summary
+from .common import ENDPOINT_HELP, add_request_arguments, predict_options, print_summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,4 +20,4 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_predict(args.source, args.out, args.endpoint, predict_options(args))
     print_summary(summary)
-    return 0 if summary.output is not None and not summary.unfinished else 1
+    return 0 if summary.complete else 1

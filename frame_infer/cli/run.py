@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .requests import ENDPOINT_HELP, add_request_arguments, job_exit_code, predict_options, \
+from .common import ENDPOINT_HELP, add_request_arguments, job_exit_code, predict_options, \
     print_job
 
 

@@ -7,6 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .common import at_least
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-store", required=True, type=Path,
@@ -16,10 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="inference port")
     parser.add_argument("--management-port", type=int, default=8081,
                         help="management API port (loopback only)")
-    parser.add_argument("--batch-size", type=int, default=8,
+    parser.add_argument("--batch-size", type=at_least(1), default=8,
                         help="MMS server-side batch: requests aggregated per handler call")
-    parser.add_argument("--max-batch-delay", type=int, default=20, help="milliseconds")
-    parser.add_argument("--workers", type=int, default=1, help="handler processes")
+    parser.add_argument("--max-batch-delay", type=at_least(0), default=20,
+                        help="milliseconds MMS waits to fill a batch (20)")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="handler processes")
     parser.add_argument("--run-dir", type=Path,
                         help="MMS config, logs and temp files (default: a temp folder, "
                              "removed after a clean stop)")

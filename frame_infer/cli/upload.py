@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import at_least
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="frames folder written by extract")
     parser.add_argument("destination", help="s3://bucket/prefix")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint (default: boto3's)")
-    parser.add_argument("--concurrency", type=int, default=10, help="uploads in flight")
+    parser.add_argument("--concurrency", type=at_least(1), default=10, help="uploads in flight")
 
 
 def run(args: argparse.Namespace) -> int:

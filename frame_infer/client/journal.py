@@ -2,8 +2,11 @@
 
 The journal (``predictions.journal.jsonl``) is appended and flushed after every
 response, so an interrupt or a crash loses at most the requests in flight. A rerun
-reads it and predicts only frames without a final result: a prediction or a
-per-image error is final; a request that failed after all retries is not.
+reads it and predicts only frames without a final result. Final means the service
+answered for that image: a prediction, or a per-image error such as ``invalid_image``
+(``model_handler.wire.IMAGE_ERROR_CODES``). Whatever failed the whole request (404, 5xx,
+a timeout, ``request_failed``, a frame the client could not send) is sent again; with
+``retry_errors`` the per-image errors are too.
 """
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ import os
 import threading
 from pathlib import Path
 
+from model_handler.wire import IMAGE_ERROR_CODES
+
 JOURNAL_NAME = "predictions.journal.jsonl"
 PREDICTIONS_NAME = "predictions.jsonl"
-RETRYABLE_CODES = frozenset({"request_failed"})
 
 
 def is_final(row: dict) -> bool:
-    return "error" not in row or row["error"].get("code") not in RETRYABLE_CODES
+    """A prediction, or an error the service gave this one image."""
+    error = row.get("error")
+    return error is None or (isinstance(error, dict) and error.get("code") in IMAGE_ERROR_CODES)
 
 
 class Journal:
@@ -45,8 +51,13 @@ class Journal:
                     rows[index] = row
         return rows
 
-    def done(self, index: int) -> bool:
-        return index in self.rows and is_final(self.rows[index])
+    def done(self, index: int, retry_errors: bool = False) -> bool:
+        """True when ``index`` needs no sending: it has a final row (with
+        ``retry_errors``, only a prediction counts)."""
+        row = self.rows.get(index)
+        if row is None:
+            return False
+        return "error" not in row if retry_errors else is_final(row)
 
     def record(self, rows: list[dict]) -> None:
         lines = "".join(json.dumps(row) + "\n" for row in rows)

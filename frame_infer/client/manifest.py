@@ -55,12 +55,36 @@ def read_manifest(folder: Path | str) -> list[Frame]:
             if not line.strip():
                 continue
             try:
-                frames.append(Frame(**json.loads(line)))
+                frame = Frame(**json.loads(line))
             except (TypeError, ValueError) as exc:
                 raise InputError(f"{path}:{number} is not a manifest line ({exc}); "
                                  "re-run extract") from exc
+            problem = _check(frame, Path(folder))
+            if problem:
+                raise InputError(f"{path}:{number}: {problem}; re-run extract (a manifest "
+                                 "only names frame files inside its own folder)")
+            frames.append(frame)
     frames.sort(key=lambda fr: fr.index)
     return frames
+
+
+def _check(frame: Frame, folder: Path) -> str | None:
+    """Why ``frame`` cannot be used, or None. Its file must lie inside ``folder``: a
+    manifest must not make predict send (or upload upload) any other file."""
+    if not isinstance(frame.index, int) or isinstance(frame.index, bool) or frame.index < 0:
+        return f"index {frame.index!r} is not a whole number >= 0"
+    if not isinstance(frame.timestamp, (int, float)) or isinstance(frame.timestamp, bool):
+        return f"timestamp {frame.timestamp!r} is not a number"
+    name = frame.file
+    if not isinstance(name, str) or not name or "\0" in name:
+        return f"file {name!r} is not a file name"
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts or "\\" in name:
+        return f"file {name!r} points outside the frames folder"
+    root = folder.resolve()
+    if root not in (root / relative).resolve().parents:
+        return f"file {name!r} resolves outside the frames folder"
+    return None
 
 
 def write_manifest(folder: Path | str, frames: list[Frame]) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from .targets.base import RetryPolicy
 
 
@@ -39,6 +40,21 @@ class PredictOptions:
     """``sagemaker-async:`` only: ``s3://bucket/prefix`` the request bodies go to."""
     async_timeout: float = 900.0
     """``sagemaker-async:`` only: seconds to wait for one result before a retry."""
+    retry_errors: bool = False
+    """Also resend frames whose final row is a per-image error (e.g. ``invalid_image``)."""
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be at least {low}, got {value!r}" for name, value, low in (
+            ("batch_size", self.batch_size, 1), ("concurrency", self.concurrency, 1),
+            ("retry.max_attempts", self.retry.max_attempts, 1))
+            if not isinstance(value, int) or value < low]
+        problems += [f"{name} must be above 0, got {value!r}" for name, value in (
+            ("timeout", self.timeout), ("fps", self.fps), ("async_timeout", self.async_timeout))
+            if not value > 0]
+        if self.max_payload is not None and self.max_payload < 1024:
+            problems.append(f"max_payload must be at least 1024 bytes, got {self.max_payload}")
+        if problems:
+            raise InputError("invalid predict options: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

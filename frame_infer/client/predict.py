@@ -1,9 +1,10 @@
 """``predict``: frames -> multi-image requests -> endpoint, many in flight, nothing lost.
 
 Frames are packed into requests under the endpoint's payload limit, sent by
-``concurrency`` threads, retried with backoff on throttling, 5xx and connection
+``concurrency`` threads, retried with backoff on throttling, 404, 5xx and transport
 errors, split in half on 413, and every frame ends with exactly one row: its
-prediction or its error. Results are journaled as they arrive (resumable) and
+prediction or its error. Only the service's answer for an image is final; a rerun
+sends every other frame again (``journal``). Results are journaled as they arrive (resumable) and
 written in frame order at the end.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -30,15 +31,23 @@ class PredictSummary:
     frames: int
     predicted: int
     errors: int
+    """Frames whose row is an error (per-image or whole-request)."""
     skipped: int
     """Frames that already had a final result from an earlier run."""
     unfinished: int
-    """Frames whose request failed after every retry: a rerun retries them."""
+    """Frames without a final row (their request failed as a whole): a rerun sends them."""
     first_failure: str | None
     """The message of the first such frame: why they could not be sent."""
     requests: int
     seconds: float
     output: Path | None
+    error_codes: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Error code -> (frames with it, one sample message), most frequent first."""
+
+    @property
+    def complete(self) -> bool:
+        """True when every frame has a prediction."""
+        return self.output is not None and self.predicted == self.frames
 
 
 def _error_rows(frames: list[FrameRef], code: str, message: str) -> list[dict]:
@@ -46,44 +55,99 @@ def _error_rows(frames: list[FrameRef], code: str, message: str) -> list[dict]:
              **error_body(code, message)} for f in frames]
 
 
+def _prediction(entry: dict) -> dict | None:
+    """``label``, ``score``, ``probabilities`` of a well-formed entry; None otherwise."""
+    try:
+        probabilities = {str(k): float(v) for k, v in entry["probabilities"].items()}
+        return {"label": str(entry["label"]), "score": float(entry["score"]),
+                "probabilities": probabilities}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def rows_from_response(frames: list[FrameRef], body: dict) -> list[dict]:
-    """Match the response's predictions to the request's frames by id."""
-    by_id = {p.get("id"): p for p in body.get("predictions", []) if isinstance(p, dict)}
+    """Match a 200 answer's entries to the request's frames by id.
+
+    A frame without an entry, or with an entry that is neither a prediction nor an
+    error object, gets ``bad_response`` (not final: a rerun sends it again).
+    """
+    entries = body.get("predictions") if isinstance(body, dict) else None
+    by_id = {p.get("id"): p for p in entries if isinstance(p, dict)} \
+        if isinstance(entries, list) else {}
     rows = []
     for frame in frames:
         entry = by_id.get(frame.id)
         row = {"index": frame.index, "id": frame.id, "timestamp": frame.timestamp}
         if entry is None:
-            row["error"] = {"code": "request_failed",
-                            "message": "the response had no entry for this frame"}
-        elif "error" in entry:
-            row["error"] = entry["error"]
+            row.update(error_body("request_failed", "the response had no entry for this frame"))
+        elif isinstance(entry.get("error"), dict) and isinstance(entry["error"].get("code"), str):
+            row["error"] = {"code": entry["error"]["code"],
+                            "message": str(entry["error"].get("message", ""))}
+        elif (prediction := _prediction(entry)) is not None:
+            row.update(prediction)
         else:
-            row.update(label=entry["label"], score=entry["score"],
-                       probabilities=entry["probabilities"])
+            row.update(error_body("bad_response", f"malformed entry: {str(entry)[:200]}"))
         rows.append(row)
     return rows
 
 
-class Predictor:
-    """Sends requests to ``target`` and records one row per frame in ``journal``."""
+def _describe_answer(status: int, answer) -> tuple[str | None, str]:
+    """(code, message) of a non-200 answer: the contract's error body or MMS's own."""
+    if isinstance(answer, dict):
+        error = answer.get("error")
+        if isinstance(error, dict):
+            return error.get("code"), str(error.get("message", ""))
+        if "message" in answer:  # MMS: {"code": 404, "type": "...", "message": "..."}
+            return None, str(answer["message"])
+    return None, "" if not answer else str(answer)[:300]
 
-    def __init__(self, target, journal, options: PredictOptions):
+
+class Predictor:
+    """Sends requests to ``target`` and records one row per frame in ``journal``.
+
+    Whole-request failures are retried with backoff (throttling, 404 while a model is
+    being registered, 5xx, transport errors); other statuses are recorded at once. No
+    whole-request failure is final: a rerun sends those frames again. After
+    ``give_up_after`` requests in a row have failed every attempt, the rest are recorded
+    as ``request_failed`` without sending (a wrong URL must not take minutes to report).
+    """
+
+    def __init__(self, target, journal, options: PredictOptions, give_up_after: int | None = None):
         """``journal`` is anything with ``record(rows)``: a :class:`Journal`, or memory."""
         self.target = target
         self.journal = journal
         self.options = options
         self.requests_sent = 0
+        self.give_up_after = give_up_after or 2 * options.concurrency + 2
+        self._failed_in_a_row = 0
+        self._last_failure = ""
         self._count_lock = threading.Lock()
+
+    def _settle(self, ok: bool, failure: str = "") -> None:
+        with self._count_lock:
+            self._failed_in_a_row = 0 if ok else self._failed_in_a_row + 1
+            if failure:
+                self._last_failure = failure
 
     def send(self, request: Request) -> None:
         """Send one request (retrying, splitting on 413) and journal its frames' rows."""
+        with self._count_lock:
+            gave_up = self._failed_in_a_row >= self.give_up_after
+            last_failure = self._last_failure
+        if gave_up:
+            self.journal.record(_error_rows(
+                request.frames, "request_failed",
+                f"not sent: the last {self.give_up_after} requests to "
+                f"{self.target.describe()} failed ({last_failure}); fix that and rerun the "
+                "same command to send these frames"))
+            return
         body, content_type = request.encode()
         policy = self.options.retry
-        last = "no attempt made"
+        last, attempts = "no attempt made", 0
         for attempt in range(policy.max_attempts):
             if attempt:
                 time.sleep(policy.delay(attempt))
+            attempts += 1
             with self._count_lock:
                 self.requests_sent += 1
             try:
@@ -94,27 +158,46 @@ class Predictor:
                     break
                 continue
             if status == 200:
+                self._settle(True)
                 self.journal.record(rows_from_response(request.frames, answer))
                 return
             if status == 413 and len(request.frames) > 1:
+                self._settle(True)  # the endpoint answered; the halves go through it
                 for half in request.halves():
                     self.send(half)
                 return
-            error = answer.get("error", {}) if isinstance(answer, dict) else {}
-            last = f"HTTP {status}: {error.get('message', answer)}"
+            code, message = _describe_answer(status, answer)
+            last = f"HTTP {status}: {message}" if message else f"HTTP {status}"
             if status not in RETRYABLE_STATUS:
-                code = error.get("code") or f"http_{status}"
-                self.journal.record(_error_rows(request.frames, code, last))
+                self._settle(True)  # an answer, not an outage: no reason to stop sending
+                self.journal.record(_error_rows(request.frames, code or f"http_{status}",
+                                                f"{last} (from {self.target.describe()})"))
                 return
+        self._settle(False, last)
+        plural = "s" if attempts != 1 else ""
         self.journal.record(_error_rows(
             request.frames, "request_failed",
-            f"{self.target.describe()} failed after {policy.max_attempts} attempts: {last}; "
+            f"{self.target.describe()} failed after {attempts} attempt{plural}: {last}; "
             "rerun the same command to retry these frames"))
+
+
+def _error_codes(rows: list[dict]) -> dict[str, tuple[int, str]]:
+    counts: dict[str, list] = {}
+    for row in rows:
+        if "error" in row:
+            error = row["error"]
+            code = str(error.get("code")) if isinstance(error, dict) else "error"
+            entry = counts.setdefault(code, [0, str(error.get("message", ""))
+                                             if isinstance(error, dict) else str(error)])
+            entry[0] += 1
+    return {code: (n, sample) for code, (n, sample)
+            in sorted(counts.items(), key=lambda item: -item[1][0])}
 
 
 def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: PredictOptions,
             reader: FrameReader | None = None) -> PredictSummary:
-    """Predict every frame without a final result in ``out_dir``'s journal."""
+    """Predict every frame without a final result in ``out_dir``'s journal (with
+    ``options.retry_errors``, every frame without a prediction)."""
     from tqdm import tqdm
 
     started = time.monotonic()
@@ -124,12 +207,15 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
     indices: list[int] = []
     skipped = 0
 
+    def done(index: int) -> bool:
+        return journal.done(index, retry_errors=options.retry_errors)
+
     def pending():
         # Lazily: ``frames`` may be a stream that is still being extracted.
         nonlocal skipped
         for frame in frames:
             indices.append(frame.index)
-            if journal.done(frame.index):
+            if done(frame.index):
                 skipped += 1
             elif options.by_reference and not frame.s3_uri:
                 raise InputError(f"--by-reference needs frames in S3, {frame.id} is local: "
@@ -137,7 +223,7 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
             else:
                 yield frame
 
-    total = (sum(not journal.done(f.index) for f in frames)
+    total = (sum(not done(f.index) for f in frames)
              if isinstance(frames, (list, tuple)) else None)
     bar = tqdm(total=total, unit="frame", desc="predict", disable=not options.progress)
     in_flight = set()
@@ -173,7 +259,8 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
     return PredictSummary(frames=len(indices), predicted=len(rows) - errors, errors=errors,
                           skipped=skipped, unfinished=unfinished,
                           first_failure=failure, requests=predictor.requests_sent,
-                          seconds=time.monotonic() - started, output=output)
+                          seconds=time.monotonic() - started, output=output,
+                          error_codes=_error_codes(rows))
 
 
 def _drain(done, in_flight: set, bar) -> None:

@@ -150,9 +150,10 @@ def make_target(proxy, s3, prefix: str, **kwargs) -> AsyncSageMakerTarget:
                                 poll_interval=0.05, max_poll_interval=0.5, **kwargs)
 
 
-def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path):
+def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path, capsys):
     """``frame-infer predict --endpoint sagemaker-async:...``: frame order, a corrupt frame
-    in place, the same answers as the real-time path, inputs cleaned up, outputs kept."""
+    in place (and exit 1, naming it), the same answers as the real-time path, inputs
+    cleaned up, outputs kept."""
     write_frames(tmp_path / "frames", 23, corrupt=(9,))
     with AsyncSageMakerProxy(mms.inference_url, "ferplus", s3) as proxy:
         code = cli.main([
@@ -160,7 +161,8 @@ def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path):
             "--endpoint", "sagemaker-async:ferplus-async", "--async-s3",
             f"s3://{BUCKET}/async-in/run1", "--sagemaker-endpoint-url", proxy.url,
             "--async-timeout", "30", "--batch-size", "8", "--concurrency", "2"])
-    assert proxy.faults == [] and code == 0
+    assert proxy.faults == [] and code == 1  # one frame has no prediction
+    assert "1 frame invalid_image: " in capsys.readouterr().err
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(23))
     assert [r["id"] for r in rows] == [f"frame_{i:06d}" for i in range(23)]
@@ -185,8 +187,9 @@ def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path):
 
 
 def test_failure_documents_become_per_frame_errors(s3, mms, tmp_path):
-    """A failure written at FailureLocation: its error code on every frame, not retried;
-    a real container refusal (415) comes back the same way."""
+    """A failure written at FailureLocation: its error code on every frame, not retried in
+    the run (a whole-request refusal: a rerun sends the frames again); a real container
+    refusal (415) comes back the same way."""
     write_frames(tmp_path / "frames", 6)
     document = json.dumps({"error": {"code": "invalid_request",
                                      "message": "forced by the test"}}).encode()
@@ -198,8 +201,8 @@ def test_failure_documents_become_per_frame_errors(s3, mms, tmp_path):
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(6))
     assert [r["error"]["code"] for r in rows] == ["invalid_request"] * 6
-    assert all(r["error"]["message"].endswith("forced by the test") for r in rows)
-    assert (summary.errors, summary.unfinished, proxy.calls) == (6, 0, 2)
+    assert all("forced by the test" in r["error"]["message"] for r in rows)
+    assert (summary.errors, summary.unfinished, proxy.calls) == (6, 6, 2)
     with AsyncSageMakerProxy(mms.inference_url, "ferplus", s3) as proxy:
         status, body = make_target(proxy, s3, "fail").send(b"hello", "text/plain")
     assert status == 424 and body["error"]["code"] == "unsupported_content_type"

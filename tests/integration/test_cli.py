@@ -119,10 +119,10 @@ def test_unreachable_endpoint_and_missing_credentials_are_clear_errors(tmp_path,
     closed = f"http://127.0.0.1:{free_port()}/predictions/x"  # nothing listens there
     code = main(["predict", str(tmp_path / "frames"), "--endpoint", closed, "--out",
                  str(tmp_path / "out"), "--retries", "2", "--no-progress"])
-    out = capsys.readouterr().out
+    err = capsys.readouterr().err
     assert code == 1
-    assert "3 frames could not be sent" in out and "failed after 2 attempts" in out
-    assert "rerun the same command" in out
+    assert "3 frames request_failed: " in err and "failed after 2 attempts" in err
+    assert "fix: the endpoint did not answer" in err and "rerun the same command" in err
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))

@@ -138,3 +138,18 @@ def test_nothing_refers_to_files_outside_the_repository():
     assert not offenders, offenders
     assert (ROOT / "docs" / "API.md").is_file()
     assert "docs/API.md" in (ROOT / "README.md").read_text()
+
+
+def test_image_error_codes_of_the_wire_are_the_services():
+    """The client treats exactly these codes as final: they must be the codes the service
+    gives single images (every ``ImageError("code", ...)`` in model_handler)."""
+    from model_handler.wire import IMAGE_ERROR_CODES
+
+    used = set()
+    for path in sorted((ROOT / "model_handler").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ImageError":
+                first = node.args[0]
+                assert isinstance(first, ast.Constant), f"{path.name}: code not a literal"
+                used.add(first.value)
+    assert used == set(IMAGE_ERROR_CODES)

@@ -2,12 +2,13 @@
 error answers, missing entries, resume and concurrency; no server, no sleeping."""
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 
 import pytest
 
-from frame_infer.client.journal import PREDICTIONS_NAME, Journal
+from frame_infer.client.journal import JOURNAL_NAME, PREDICTIONS_NAME, Journal
 from frame_infer.client.options import PredictOptions
 from frame_infer.client.payload import CLOSING_OVERHEAD, part_size
 from frame_infer.client.predict import predict
@@ -22,11 +23,11 @@ from ..helpers.targets import (FakeTarget, fail, mms_error, ok, predicted_row, s
 SMALL = (32, 24)  # a few hundred bytes per JPEG: the tests are about requests, not pixels
 
 
-def options(batch_size=8, concurrency=1, attempts=3) -> PredictOptions:
+def options(batch_size=8, concurrency=1, attempts=3, **more) -> PredictOptions:
     """Options that never sleep between attempts and show no progress bar."""
     return PredictOptions(batch_size=batch_size, concurrency=concurrency, progress=False,
                           retry=RetryPolicy(max_attempts=attempts, base_delay=0,
-                                            max_delay=0))
+                                            max_delay=0), **more)
 
 
 @pytest.fixture()
@@ -125,10 +126,12 @@ def test_413_splits_in_halves_until_requests_fit(tmp_path):
     ({"error": {"code": "request_too_large", "message": "over 6553500 bytes"}},
      "request_too_large"),  # the SageMaker container front
 ])
-def test_413_for_a_single_frame_is_a_final_error_row(frames, tmp_path, body, code):
+def test_413_for_a_single_frame_is_an_error_row_a_rerun_sends_again(frames, tmp_path, body,
+                                                                   code):
     """A frame the server refuses with 413 even alone: the request splits down to it, it
-    gets a final error row (the body's code, else http_413), sent alone only once (413 is
-    not retried), and the other frames are predicted."""
+    gets an error row (the body's code, else http_413), sent alone only once (413 is not
+    retried), and the other frames are predicted. Not the service's answer for the image:
+    not final."""
     out = tmp_path / "out"
     target = FakeTarget(default=too_large_with("frame_000002", body=body))
     summary = predict(frames, target, out, options(batch_size=4))
@@ -140,8 +143,8 @@ def test_413_for_a_single_frame_is_a_final_error_row(frames, tmp_path, body, cod
     assert rows["frame_000002"]["error"]["message"].startswith("HTTP 413")
     assert [rows[f.id] for f in frames if f.index != 2] == [
         predicted_row(f) for f in frames if f.index != 2]
-    assert summary.errors == 1 and summary.unfinished == 0
-    assert Journal(out).done(2)
+    assert summary.errors == 1 and summary.unfinished == 1 and not summary.complete
+    assert not Journal(out).done(2)
 
 
 def test_frame_over_the_payload_limit_is_never_sent(tmp_path):
@@ -167,27 +170,80 @@ def test_frame_over_the_payload_limit_is_never_sent(tmp_path):
     assert f"{limit + 1} bytes" in error["message"] and f"{limit}-byte" in error["message"]
     assert [rows[f.id] for f in frames if f.index != 2] == [
         predicted_row(f) for f in frames if f.index != 2]
-    assert summary.errors == 1 and summary.unfinished == 0
+    assert summary.errors == 1 and summary.unfinished == 1  # a rerun tries it again
 
 
 @pytest.mark.parametrize("body, code", [
     (mms_error(404), "http_404"),  # MMS: {"code": 404, "type", "message"}, no "error"
     ({"error": {"code": "not_found", "message": "POST /invocations only"}}, "not_found"),
 ])
-def test_404_gives_every_frame_of_the_request_an_error_row(frames, tmp_path, body, code):
-    """404 is not retried: one send per request, every frame gets the body's error code
-    (else http_404) and a message with the status and the server's words."""
+def test_404_is_retried_then_request_failed_and_a_rerun_sends_again(frames, tmp_path, body,
+                                                                   code):
+    """404 is what MMS answers while a restarted server registers the model: retried with
+    backoff; after the last attempt every frame gets request_failed with the server's
+    words, and none of it is final: the rerun sends all six frames again."""
     target = FakeTarget(default=status(404, body))
-    summary = predict(frames, target, tmp_path / "out", options(batch_size=3, attempts=5))
-    assert len(target.calls) == 2
+    summary = predict(frames, target, tmp_path / "out", options(batch_size=3, attempts=3))
+    assert len(target.calls) == 6  # two requests, three attempts each
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(6))
-    assert {r["error"]["code"] for r in rows} == {code}
+    assert {r["error"]["code"] for r in rows} == {"request_failed"}
     message = rows[0]["error"]["message"]
-    assert message.startswith("HTTP 404: ")
+    assert "failed after 3 attempts: HTTP 404: " in message
     assert ("Model not found: ferplus" if code == "http_404"
             else "POST /invocations only") in message
-    assert summary.errors == 6 and summary.unfinished == 0
+    assert summary.errors == 6 and summary.unfinished == 6
+    healthy = FakeTarget()
+    rerun = predict(frames, healthy, tmp_path / "out", options(batch_size=3))
+    assert sorted(healthy.sent_ids) == [f.id for f in frames] and rerun.complete
+
+
+@pytest.mark.parametrize("status_code", [400, 415, 424])
+def test_other_refusals_are_recorded_at_once_and_resent_by_a_rerun(frames, tmp_path,
+                                                                   status_code):
+    """A 4xx for the whole request is not retried in the run (the same bytes would get
+    the same answer) but is not final either: the rows carry the body's code."""
+    body = {"error": {"code": "too_many_images", "message": "send at most 2"}}
+    target = FakeTarget(default=status(status_code, body))
+    summary = predict(frames, target, tmp_path / "out", options(batch_size=3, attempts=5))
+    assert len(target.calls) == 2
+    assert {r["error"]["code"] for r in read_rows(tmp_path / "out")} == {"too_many_images"}
+    assert summary.unfinished == 6 and summary.error_codes == {
+        "too_many_images": (6, f"HTTP {status_code}: send at most 2 (from fake://model)")}
+
+
+def test_a_rerun_resends_old_final_looking_rows_of_whole_request_failures(frames, tmp_path):
+    """A journal written by an earlier version holds http_404 rows (once final): the
+    rerun sends those frames; a per-image invalid_image stays unless --retry-errors."""
+    out = tmp_path / "out"
+    out.mkdir()
+    lines = [{"index": 0, "id": "frame_000000", "timestamp": 0.0,
+              "error": {"code": "http_404", "message": "HTTP 404: Model not found"}},
+             {"index": 1, "id": "frame_000001", "timestamp": 0.0,
+              "error": {"code": "invalid_image", "message": "cannot identify image"}}]
+    (out / JOURNAL_NAME).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    first = FakeTarget()
+    predict(frames[:2], first, out, options())
+    assert first.sent_ids == ["frame_000000"]
+    second = FakeTarget()
+    summary = predict(frames[:2], second, out, options(retry_errors=True))
+    assert second.sent_ids == ["frame_000001"] and summary.complete
+
+
+def test_a_dead_endpoint_stops_being_sent_to(tmp_path):
+    """After give_up_after requests in a row failed every attempt, the remaining frames
+    get request_failed without a send, naming the failure: a wrong URL does not take
+    minutes to report."""
+    folder = tmp_path / "frames"
+    write_frames(folder, 40, size=SMALL)
+    target = FakeTarget(default=status(503, mms_error(503)))
+    summary = predict(local_frames(folder), target, tmp_path / "out",
+                      options(batch_size=2, attempts=2))
+    assert len(target.calls) < 2 * 20  # far fewer than every request's attempts
+    rows = read_rows(tmp_path / "out")
+    assert len(rows) == 40 and {r["error"]["code"] for r in rows} == {"request_failed"}
+    assert any(r["error"]["message"].startswith("not sent: the last") for r in rows)
+    assert summary.unfinished == 40
 
 
 def test_missing_entry_in_a_200_answer_is_request_failed(frames, tmp_path):

@@ -17,7 +17,9 @@ from model_handler.wire import error_body
 
 from ...errors import FrameInferError
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({404, 408, 429, 500, 502, 503, 504})
+"""Statuses retried with backoff. 404 too: MMS answers "Model not found" while a
+restarted server registers the model (a wrong model name fails after the retries)."""
 
 
 class Target(Protocol):

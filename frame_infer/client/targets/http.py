@@ -20,7 +20,9 @@ class HttpTarget:
         self._session = requests.Session()
         self._session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
         self._session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=pool_size))
-        self._errors = (requests.ConnectionError, requests.Timeout)
+        # Every failure to get a whole answer: refused, reset, timed out, or a body cut
+        # short (ChunkedEncodingError) -- all worth sending again.
+        self._errors = (requests.RequestException,)
 
     def send(self, body: bytes, content_type: str) -> tuple[int, dict]:
         try:

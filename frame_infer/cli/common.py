@@ -1,4 +1,5 @@
-"""The request options ``predict`` and ``run`` share, and how their results are printed.
+"""What several commands share: validating argument types, the request options of
+``predict`` and ``run``, and how their results are printed.
 
 Flags become a :class:`~frame_infer.client.options.PredictOptions`; library code never
 sees the parser's namespace.
@@ -11,10 +12,37 @@ ENDPOINT_HELP = ("http://127.0.0.1:8080/predictions/NAME (local MMS), sagemaker:
                  "or sagemaker-async:ENDPOINT (with --async-s3)")
 
 
+def at_least(low: int):
+    """An argparse type: an integer of at least ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {low}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def positive(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=16, help="frames per request")
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
-    parser.add_argument("--max-payload", type=int,
+    parser.add_argument("--batch-size", type=at_least(1), default=16,
+                        help="frames per request (16)")
+    parser.add_argument("--concurrency", type=at_least(1), default=4,
+                        help="requests in flight (4)")
+    parser.add_argument("--max-payload", type=at_least(1024),
                         help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS, "
                              "1 GB SageMaker async)")
     parser.add_argument("--resize-to-model", action="store_true",
@@ -22,19 +50,24 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")
     parser.add_argument("--by-reference", action="store_true",
                         help="send s3:// references; the service fetches the frames")
-    parser.add_argument("--retries", type=int, default=5, help="attempts per request")
-    parser.add_argument("--timeout", type=float, default=60.0,
+    parser.add_argument("--retries", type=at_least(1), default=5, metavar="ATTEMPTS",
+                        help="attempts per request, the first one included (5); a request "
+                             "that fails them all leaves its frames for a rerun")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="also resend frames the service answered with an error "
+                             "(e.g. invalid_image) in an earlier run")
+    parser.add_argument("--timeout", type=positive, default=60.0,
                         help="seconds to wait for one response (HTTP endpoints)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bars")
-    parser.add_argument("--fps", type=float, default=30.0,
+    parser.add_argument("--fps", type=positive, default=30.0,
                         help="timestamps for frames without a manifest")
     parser.add_argument("--endpoint-url", help="S3 endpoint override")
     parser.add_argument("--sagemaker-endpoint-url", help="SageMaker runtime endpoint override")
     parser.add_argument("--async-s3", metavar="S3_URI",
                         help="sagemaker-async: s3://bucket/prefix the request bodies are "
                              "uploaded to (the endpoint must be able to read it)")
-    parser.add_argument("--async-timeout", type=float, default=900.0,
+    parser.add_argument("--async-timeout", type=positive, default=900.0,
                         help="sagemaker-async: seconds to wait for one result before the "
                              "request is retried")
 
@@ -52,11 +85,16 @@ def predict_options(args: argparse.Namespace):
         resize_to=parse_model_input(args.model_input) if args.resize_to_model else None,
         fps=args.fps, s3_endpoint_url=args.endpoint_url,
         sagemaker_endpoint_url=args.sagemaker_endpoint_url, async_s3=args.async_s3,
-        async_timeout=args.async_timeout)
+        async_timeout=args.async_timeout, retry_errors=args.retry_errors)
 
 
 def print_summary(summary) -> None:
-    """One line of counts, where the results are, and why frames could not be sent."""
+    """Counts, where the results are, and for each error code: how many frames, one
+    sample message and what to do (to stderr, so a failed run says why on screen)."""
+    import sys
+
+    from ..client.advice import fix_for
+
     sent = summary.frames - summary.skipped
     rate = sent / summary.seconds if summary.seconds else 0.0
     print(f"{summary.frames} frames: {summary.predicted} predicted, {summary.errors} errors, "
@@ -64,8 +102,12 @@ def print_summary(summary) -> None:
           f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)")
     if summary.output:
         print(f"results in frame order: {summary.output}")
+    for code, (count, sample) in summary.error_codes.items():
+        print(f"  {count} frame{'s' if count != 1 else ''} {code}: {sample}\n"
+              f"    fix: {fix_for(code)}", file=sys.stderr)
     if summary.unfinished:
-        print(f"{summary.unfinished} frames could not be sent: {summary.first_failure}")
+        print(f"{summary.unfinished} frames have no answer from the service: rerun the same "
+              "command to send them again", file=sys.stderr)
 
 
 def print_job(result) -> None:
@@ -82,5 +124,5 @@ def print_job(result) -> None:
 
 
 def job_exit_code(result) -> int:
-    """0 when every frame has a final result, else 1 (a rerun continues)."""
-    return 0 if result.summary.output and not result.summary.unfinished else 1
+    """0 when every frame has a prediction, else 1."""
+    return 0 if result.summary.complete else 1

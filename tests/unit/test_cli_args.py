@@ -1,0 +1,67 @@
+"""Bad arguments end at the parser, naming the option, before any work (exit 2)."""
+from __future__ import annotations
+
+import pytest
+
+from frame_infer.cli import main
+from frame_infer.client.options import PredictOptions
+from frame_infer.client.targets import RetryPolicy
+from frame_infer.errors import InputError
+
+PREDICT = ["predict", "frames", "--endpoint", "http://127.0.0.1:20000/predictions/m",
+           "--out", "out"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (PREDICT + ["--batch-size", "0"], "--batch-size: 0 is below the minimum 1"),
+    (PREDICT + ["--concurrency", "0"], "--concurrency: 0 is below the minimum 1"),
+    (PREDICT + ["--retries", "0"], "--retries: 0 is below the minimum 1"),
+    (PREDICT + ["--batch-size", "many"], "--batch-size: 'many' is not a whole number"),
+    (PREDICT + ["--timeout", "0"], "--timeout: 0 must be a number above 0"),
+    (PREDICT + ["--fps", "-30"], "--fps: -30 must be a number above 0"),
+    (PREDICT + ["--max-payload", "10"], "--max-payload: 10 is below the minimum 1024"),
+    (["run", "clip.mp4", "--endpoint", "x", "--out", "o", "--concurrency", "-1"],
+     "--concurrency: -1 is below the minimum 1"),
+    (["serve", "--model-store", ".", "--model", "m.mar", "--workers", "0"],
+     "--workers: 0 is below the minimum 1"),
+    (["serve", "--model-store", ".", "--model", "m.mar", "--batch-size", "0"],
+     "--batch-size: 0 is below the minimum 1"),
+    (["extract", "clip.mp4", "--out", "f", "--fps", "0"], "--fps: 0 must be a number above 0"),
+    (["upload", "f", "s3://b/p", "--concurrency", "0"], "--concurrency: 0 is below the minimum"),
+])
+def test_bad_numbers_are_argparse_errors(argv, fragment, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and not (tmp_path / "out").exists()
+
+
+def test_retries_help_says_what_it_counts(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "attempts per request, the first one included" in out
+    assert "--retry-errors" in out
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+    ({"concurrency": 0}, "concurrency must be at least 1"),
+    ({"retry": RetryPolicy(max_attempts=0)}, "retry.max_attempts must be at least 1"),
+    ({"timeout": 0}, "timeout must be above 0"),
+    ({"max_payload": 100}, "max_payload must be at least 1024"),
+])
+def test_library_options_are_checked_too(kwargs, fragment):
+    with pytest.raises(InputError, match=fragment):
+        PredictOptions(**kwargs)
+
+
+def test_version_and_unknown_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("frame-infer ")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predikt"])
+    assert exit_info.value.code == 2 and "invalid choice: 'predikt'" in capsys.readouterr().err
