@@ -24,6 +24,30 @@ def error_body(code: str, message: str) -> dict:
     """The body of every error the service answers: ``{"error": {"code", "message"}}``."""
     return {"error": {"code": code, "message": message}}
 
+# MMS's own error answers ({"code": <status>, "type": "...Exception", "message": "..."}, or
+# an empty body for 413) in the contract's terms. The container front and the client
+# both present them as {"error": {"code", "message"}} with these codes.
+MMS_STATUS_CODES = {400: "bad_request", 404: "model_not_found", 413: "request_too_large",
+                    500: "internal_error", 503: "model_unavailable", 507: "model_unavailable"}
+MMS_EMPTY_MESSAGES = {413: "the request body is over the server's max_request_size: send "
+                           "fewer or smaller images per request"}
+
+
+def contract_error(status: int, body: object) -> dict:
+    """``body`` (a parsed JSON answer, or None) of a non-200 answer as the contract's
+    error body: the service's own ``{"error": ...}`` is kept; MMS's
+    ``{"code", "type", "message"}`` and empty bodies are translated."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict) \
+            and isinstance(body["error"].get("code"), str):
+        return {"error": {"code": body["error"]["code"],
+                          "message": str(body["error"].get("message", ""))}}
+    code = MMS_STATUS_CODES.get(status, f"http_{status}")
+    if isinstance(body, dict) and body.get("message"):
+        kind = f" ({body['type']})" if body.get("type") else ""
+        return error_body(code, f"{body['message']}{kind}")
+    return error_body(code, MMS_EMPTY_MESSAGES.get(status, f"HTTP {status} with no details"))
+
+
 IMAGE_ERROR_CODES = frozenset({"invalid_image", "image_too_large", "invalid_instance",
                                "s3_forbidden", "s3_not_found", "s3_error"})
 """Per-image codes: the service's answer for that one image (docs/API.md). The client

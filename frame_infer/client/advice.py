@@ -8,11 +8,13 @@ from __future__ import annotations
 FIXES = {
     "request_failed": "the endpoint did not answer (or was down): check it is up and the URL "
                       "is right (`frame-infer serve` prints it), then rerun the same command",
-    "http_404": "no such model at that URL: check the model name in --endpoint",
+    "model_not_found": "no such model at that URL: check the model name in --endpoint",
+    "model_unavailable": "the model has no live worker (or its queue is full): check the "
+                         "server, then rerun the same command",
+    "internal_error": "the service failed: see the server's log, then rerun the same "
+                      "command",
     "frame_too_large": "a frame does not fit in one request: use --resize-to-model, "
                        "--by-reference, or a larger --max-payload if the server takes it",
-    "http_413": "a frame is over the server's request limit: use --resize-to-model or "
-                "--by-reference",
     "request_too_large": "a frame is over the server's request limit: use --resize-to-model "
                          "or --by-reference",
     "bad_response": "the endpoint answered something that is not this service's JSON: "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from model_handler.wire import error_body
+from model_handler.wire import contract_error, error_body
 
 from ..errors import InputError
 from .journal import Journal, is_final
@@ -91,17 +91,6 @@ def rows_from_response(frames: list[FrameRef], body: dict) -> list[dict]:
     return rows
 
 
-def _describe_answer(status: int, answer) -> tuple[str | None, str]:
-    """(code, message) of a non-200 answer: the contract's error body or MMS's own."""
-    if isinstance(answer, dict):
-        error = answer.get("error")
-        if isinstance(error, dict):
-            return error.get("code"), str(error.get("message", ""))
-        if "message" in answer:  # MMS: {"code": 404, "type": "...", "message": "..."}
-            return None, str(answer["message"])
-    return None, "" if not answer else str(answer)[:300]
-
-
 class Predictor:
     """Sends requests to ``target`` and records one row per frame in ``journal``.
 
@@ -166,11 +155,11 @@ class Predictor:
                 for half in request.halves():
                     self.send(half)
                 return
-            code, message = _describe_answer(status, answer)
-            last = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+            error = contract_error(status, answer)["error"]
+            last = f"HTTP {status}: {error['message']}"
             if status not in RETRYABLE_STATUS:
                 self._settle(True)  # an answer, not an outage: no reason to stop sending
-                self.journal.record(_error_rows(request.frames, code or f"http_{status}",
+                self.journal.record(_error_rows(request.frames, error["code"],
                                                 f"{last} (from {self.target.describe()})"))
                 return
         self._settle(False, last)

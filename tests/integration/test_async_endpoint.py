@@ -211,7 +211,8 @@ def test_failure_documents_become_per_frame_errors(s3, mms, tmp_path):
     assert failure_answer(b'{"error": {"code": "internal_error", "message": "x"}}')[0] == 500
     assert failure_answer(b'{"code": 503, "type": "ServiceUnavailableException",'
                           b' "message": "no worker"}') == (503, {"error": {
-                              "code": "ServiceUnavailableException", "message": "no worker"}})
+                              "code": "model_unavailable",
+                              "message": "no worker (ServiceUnavailableException)"}})
     assert failure_answer(b"Received server error (500) from model") == (424, {"error": {
         "code": "async_inference_failed", "message": "Received server error (500) from model"}})
 

@@ -122,14 +122,14 @@ def test_413_splits_in_halves_until_requests_fit(tmp_path):
 
 
 @pytest.mark.parametrize("body, code", [
-    (None, "http_413"),  # MMS: empty body
+    (None, "request_too_large"),  # MMS: empty body, given the contract's code
     ({"error": {"code": "request_too_large", "message": "over 6553500 bytes"}},
      "request_too_large"),  # the SageMaker container front
 ])
 def test_413_for_a_single_frame_is_an_error_row_a_rerun_sends_again(frames, tmp_path, body,
                                                                    code):
     """A frame the server refuses with 413 even alone: the request splits down to it, it
-    gets an error row (the body's code, else http_413), sent alone only once (413 is not
+    gets an error row (the body's code; MMS's empty 413 becomes request_too_large), sent alone only once (413 is not
     retried), and the other frames are predicted. Not the service's answer for the image:
     not final."""
     out = tmp_path / "out"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from model_handler.wire import ASYNC_MAX_REQUEST_BYTES, JSON, error_body
+from model_handler.wire import ASYNC_MAX_REQUEST_BYTES, JSON, contract_error, error_body
 
 from ...errors import InputError
 from ...s3 import make_client, parse_s3_uri
@@ -35,8 +35,9 @@ def failure_answer(document: bytes) -> tuple[int, dict]:
     """``(status, body)`` for a failure document written at ``FailureLocation``.
 
     The container's ``{"error": {"code", "message"}}`` keeps its code; MMS's own errors
-    (``{"code": 413, "message": ...}``) keep their status; anything else is a 424 model
-    error with the document's text as the message (not retried: the model refused it).
+    (``{"code": 413, "message": ...}``) keep their status and get the contract's code
+    (``model_handler.wire.contract_error``); anything else is a 424 model error with the
+    document's text as the message (not retried: the model refused it).
     """
     body = parse_answer(document)
     error = body.get("error")
@@ -44,9 +45,8 @@ def failure_answer(document: bytes) -> tuple[int, dict]:
             and error["code"] != "bad_response":
         return FAILURE_STATUS.get(error["code"], MODEL_ERROR_STATUS), body
     code = body.get("code")
-    if isinstance(code, int) and 400 <= code < 600:
-        return code, error_body(str(body.get("type") or f"http_{code}"),
-                                str(body.get("message", ""))[:500])
+    if isinstance(code, int) and 400 <= code < 600:  # MMS's own error body
+        return code, contract_error(code, body)
     text = document[:500].decode("utf-8", "replace").strip()
     return MODEL_ERROR_STATUS, error_body("async_inference_failed",
                                           text or "empty failure document")
