@@ -8,7 +8,7 @@ MODEL  ?=
 EXTRAS := serving,models,client,deploy,test,bench
 VIDEO  ?=
 
-.PHONY: all venv java test demo bench clean constraints
+.PHONY: all venv java test demo bench soak clean constraints
 
 all: test
 
@@ -52,3 +52,8 @@ clean:
 # Benchmarks (a quiet machine gives steadier numbers): writes benchmarks/results/.
 bench: $(STAMP) java
 	OMP_NUM_THREADS=$$(nproc) $(BIN)/python -m benchmarks.bench
+
+# Load and faults against `frame-infer serve` (a few minutes; not in CI): writes
+# build/soak/soak.md; `make soak SAVE=1` also updates benchmarks/results/soak.md.
+soak: $(STAMP) java
+	$(BIN)/python -m benchmarks.soak $(if $(SAVE),--save)
