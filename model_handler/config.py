@@ -1,9 +1,18 @@
 """The model's configuration: read once in ``initialize``, typed and frozen.
 
 Sources, later ones winning: defaults derived from the ONNX file (input name and
-shape, number of outputs), the archive's ``model-config.json``, and environment
-variables ``FRAME_INFER_<KEY>`` (upper-case key, e.g. ``FRAME_INFER_ENGINE=onnxruntime``,
-``FRAME_INFER_CONTEXT=cpu``, ``FRAME_INFER_ALLOWED_S3_BUCKETS=frames,other``).
+shape, number of outputs), the ONNX file's own ``metadata_props`` (below), the archive's
+``model-config.json``, and environment variables ``FRAME_INFER_<KEY>`` (upper-case key,
+e.g. ``FRAME_INFER_ENGINE=onnxruntime``, ``FRAME_INFER_CONTEXT=cpu``,
+``FRAME_INFER_ALLOWED_S3_BUCKETS=frames,other``).
+
+A model can describe itself: the ``metadata_props`` keys ``labels``, ``color_mode``,
+``scale``, ``mean``, ``std`` and ``softmax`` (:data:`METADATA_KEYS`), each a JSON value as
+text (``labels`` = ``["angry", "disgust", ...]``, ``scale`` = ``0.00392156862745098``,
+``mean`` = ``[0.5]``, ``softmax`` = ``false``; a bare string such as ``L`` also works), are
+read like the same keys of ``model-config.json``. Other metadata keys are ignored.
+``frame-infer import-fer`` writes them (:func:`metadata_props`), so such a model needs no
+labels or config when packaged.
 """
 from __future__ import annotations
 
@@ -20,6 +29,8 @@ FERPLUS_LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgu
                   "contempt")
 ENGINES = ("mxnet", "onnxruntime")
 COLOR_MODES = {1: "L", 3: "RGB"}
+METADATA_KEYS = ("labels", "color_mode", "scale", "mean", "std", "softmax")
+"""Settings an ONNX file's ``metadata_props`` may carry (JSON values; see the module doc)."""
 
 
 class ConfigError(ValueError):
@@ -37,7 +48,8 @@ class ModelConfig:
     width: int
     """Input shape (C, H, W) without the batch dimension (derived from the ONNX graph)."""
     labels: tuple[str, ...]
-    """One label per output; default: the FER+ eight for 8 outputs, else class_0..class_N."""
+    """One label per output; default: the model's metadata ``labels``, else the FER+ eight
+    for 8 outputs, else class_0..class_N."""
     color_mode: str = "L"
     """Pillow mode images are converted to: "L" (grayscale) or "RGB"; default from channels."""
     scale: float = 1.0
@@ -58,11 +70,32 @@ class ModelConfig:
     """onnxruntime's threads per worker; 0 = OMP_NUM_THREADS, else all cores. MXNet reads
     OMP_NUM_THREADS itself when it loads (``frame-infer serve`` sets cores / workers)."""
     max_image_pixels: int = 40_000_000
-    """Larger images are rejected (image_too_large) before decoding: decompression bombs."""
+    """Larger images are rejected (image_too_large) before decoding: decompression bombs.
+    Also sets the worker's decode memory ceiling: an image is decoded at full size once, at
+    most 5 bytes a pixel (4 for RGB/RGBA/CMYK/32-bit, +1 for a palette image converted to
+    RGB), and reduced near the model size before any other conversion; one image per
+    decode thread (min(4, cores)): 2 x 40 M x 5 B = 400 MB on 2 cores."""
+    max_request_pixels: int = 200_000_000
+    """Decoded pixels one request may cost, counted in its order from the image headers
+    (a JPEG counts at its draft scale, about 1/64 of its size when much larger than the
+    model): an image that does not fit in what is left gets image_too_large. Bounds the
+    CPU time of a request of small files with huge dimensions (a 6300x6300 16-bit PNG is
+    90 KB and decodes 40 M pixels): about 7-10 ns per pixel, so 1.5-2 s per request."""
     max_images_per_request: int = 1024
     """More images in one request is a 400."""
     allowed_s3_buckets: tuple[str, ...] = ()
     """Buckets the service may fetch ``s3://`` references from; empty: none."""
+    s3_connect_timeout_s: float = 5.0
+    """Seconds to open a connection to S3, per attempt (boto3 retries: standard mode)."""
+    s3_read_timeout_s: float = 10.0
+    """Seconds S3 may stay silent in an answer (headers or any read of a body), per attempt."""
+    s3_fetch_deadline_s: float = 30.0
+    """All ``s3`` references of one MMS batch are fetched and decoded within this; any still
+    pending get ``s3_error``. Keep it under the worker's response timeout (60 s or more)."""
+    s3_max_bytes_in_flight: int = 128 * 1024 * 1024
+    """Object bytes one batch holds at once (fetched, not yet decoded); other fetches wait
+    for room. Each body is decoded as it arrives. Objects over this (or over 64 MiB) are
+    ``image_too_large``."""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -90,14 +123,38 @@ def _onnx_defaults(model_path: Path) -> dict:
     if classes:
         defaults["labels"] = (FERPLUS_LABELS if classes == 8
                               else tuple(f"class_{i}" for i in range(classes)))
+    defaults.update(_metadata_settings(model, model_path))
     return defaults
+
+
+def _metadata_settings(model: onnx.ModelProto, model_path: Path) -> dict:
+    """The :data:`METADATA_KEYS` the model's ``metadata_props`` set, typed."""
+    settings = {}
+    for prop in model.metadata_props:
+        if prop.key in METADATA_KEYS:
+            try:
+                value = json.loads(prop.value)
+            except ValueError:
+                value = prop.value  # a bare string: "L", "a,b,c"
+            settings[prop.key] = _coerce(prop.key, value, f"{model_path} metadata_props")
+    return settings
+
+
+def metadata_props(settings: Mapping) -> dict[str, str]:
+    """``settings`` (only :data:`METADATA_KEYS`) as ``metadata_props`` text, for a model
+    file that describes itself (``onnx.helper.set_model_props``)."""
+    unknown = sorted(set(settings) - set(METADATA_KEYS))
+    if unknown:
+        raise ConfigError(f"not model metadata: {unknown}; allowed: {list(METADATA_KEYS)}")
+    return {key: json.dumps(list(value) if isinstance(value, tuple) else value)
+            for key, value in settings.items()}
 
 
 def _coerce(name: str, value, source: str):
     """Convert a raw config value (JSON or env string) to the field's type."""
     tuple_fields = {"labels": str, "mean": float, "std": float, "allowed_s3_buckets": str}
     int_fields = {"channels", "height", "width", "max_batch_size", "threads",
-                  "max_image_pixels", "max_images_per_request"}
+                  "max_image_pixels", "max_request_pixels", "max_images_per_request"}
     try:
         if name in tuple_fields:
             if isinstance(value, str):
@@ -107,8 +164,11 @@ def _coerce(name: str, value, source: str):
             return tuple(tuple_fields[name](v) for v in value)
         if name in int_fields:
             return int(value)
-        if name == "scale":
+        if name in ("scale", "s3_connect_timeout_s", "s3_read_timeout_s",
+                    "s3_fetch_deadline_s"):
             return float(value)
+        if name == "s3_max_bytes_in_flight":
+            return int(value)
         if name == "softmax":
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0"):
@@ -133,10 +193,14 @@ def _validate(cfg: ModelConfig, source: str) -> None:
             problems.append(f"{key} needs 1 or {cfg.channels} values")
     if any(s == 0 for s in cfg.std):
         problems.append("std values must not be 0")
-    for key in ("max_batch_size", "max_image_pixels", "max_images_per_request", "height",
-                "width", "channels"):
+    for key in ("max_batch_size", "max_image_pixels", "max_request_pixels",
+                "max_images_per_request", "height", "width", "channels"):
         if getattr(cfg, key) < 1:
             problems.append(f"{key} must be at least 1")
+    for key in ("s3_connect_timeout_s", "s3_read_timeout_s", "s3_fetch_deadline_s",
+                "s3_max_bytes_in_flight"):
+        if not getattr(cfg, key) > 0:
+            problems.append(f"{key} must be more than 0")
     if not cfg.labels:
         problems.append("labels are missing: list one label per model output")
     if problems:

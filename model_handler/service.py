@@ -23,7 +23,7 @@ from .codecs import S3Ref
 from .config import ModelConfig, load_config
 from .engine import Engine, MXNetEngine, OnnxRuntimeEngine
 from .errors import PHRASES, ImageError, RequestError
-from .imaging import decode_image, normalise
+from .imaging import OpenedImage, PixelBudget, finish_image, normalise, open_image
 from .s3fetch import S3Fetcher
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class ImageClassifierService:
                              f"{len(cfg.labels)} labels; fix labels in model-config.json")
         self.config = cfg
         self.engine = engine
-        self._fetcher = S3Fetcher(cfg.allowed_s3_buckets)
+        self._fetcher = S3Fetcher.from_config(cfg)
         self._decode_pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
         logger.info("model %s ready: engine=%s context=%s input=%s%s max_batch=%d "
                     "mms_batch_size=%s threads=%s", self.model_name, engine.name,
@@ -128,7 +128,7 @@ class ImageClassifierService:
                 sources.append(source)
 
         resolved = self._resolve_s3(sources)
-        pixels = self._decode_all(resolved)
+        pixels = self._decode_all(self._open_all(resolved, plans))
         good = [i for i, p in enumerate(pixels) if isinstance(p, np.ndarray)]
         batch = np.empty((len(good), *cfg.input_shape), dtype=np.float32)
         row_of, pixel_rows = {}, []
@@ -150,16 +150,30 @@ class ImageClassifierService:
             resolved[i] = result
         return resolved
 
+    def _open_all(self, sources: list, plans: list[RequestPlan]) -> list:
+        """Read the headers of the encoded images, each request spending its own
+        ``max_request_pixels`` budget in its order; nothing is decoded yet."""
+        opened = list(sources)
+        for plan in plans:
+            budget = PixelBudget(self.config.max_request_pixels)
+            for slot in plan.slots:
+                if isinstance(sources[slot], (bytes, bytearray)):
+                    try:
+                        opened[slot] = open_image(bytes(sources[slot]), self.config, budget)
+                    except ImageError as exc:
+                        opened[slot] = exc
+        return opened
+
     def _decode_one(self, source):
-        if isinstance(source, (bytes, bytearray)):
+        if isinstance(source, OpenedImage):
             try:
-                return decode_image(bytes(source), self.config)
+                return finish_image(source, self.config)
             except ImageError as exc:
                 return exc
         return source  # an ndarray from .npy, or an ImageError
 
     def _decode_all(self, sources: list) -> list:
-        encoded = sum(isinstance(s, (bytes, bytearray)) for s in sources)
+        encoded = sum(isinstance(s, OpenedImage) for s in sources)
         if encoded < 4:
             return [self._decode_one(s) for s in sources]
         return list(self._decode_pool.map(self._decode_one, sources))

@@ -14,6 +14,8 @@ from model_handler.codecs import S3Ref, decode_request, media_type, request_erro
 from model_handler.config import ModelConfig
 from model_handler.errors import ImageError, RequestError
 
+from ..helpers.multipart import BOUNDARY, multipart_body
+
 RGB = ModelConfig(model_file="m.onnx", input_name="image", channels=3, height=48, width=40,
                   labels=tuple(f"class_{i}" for i in range(5)), color_mode="RGB")
 GRAY = ModelConfig(model_file="m.onnx", input_name="Input3", channels=1, height=64, width=64,
@@ -321,3 +323,155 @@ def test_multipart_skips_query_parameters_and_text_fields():
         decode_request({"model_name": bytearray(b"x")}, "multipart/form-data", RGB,
                        {"model_name": ""})
     assert excinfo.value.status == 400 and "file part" in excinfo.value.message
+
+
+# -- base64 with line breaks, big-endian .npy (issue 9, item 12) -----------------------------
+@pytest.mark.parametrize("wrap", ["\n", "\r\n"])
+def test_b64_wrapped_in_lines_is_accepted(wrap):
+    data = bytes(range(256)) * 3
+    encoded = base64.b64encode(data).decode()
+    lines = wrap.join(encoded[i:i + 76] for i in range(0, len(encoded), 76)) + wrap
+    assert wrap in lines
+    items = decode_request(json_request({"instances": [{"id": "w", "b64": lines}]}),
+                           "application/json", RGB)
+    assert items == [("w", data)]
+
+
+@pytest.mark.parametrize("garbage", ["QUJD IA==", "QUJD\tIA==", "QUJD*IA==", "QUJDIA=\n=x",
+                                     "QUJD\n-_==", "QUJDIA"])
+def test_b64_stays_strict_apart_from_line_breaks(garbage):
+    items = decode_request(json_request({"instances": [{"id": "g", "b64": garbage}]}),
+                           "application/json", RGB)
+    (image_id, error), = items
+    assert isinstance(error, ImageError) and error.code == "invalid_instance"
+    assert "base64" in error.message
+
+
+@pytest.mark.parametrize("dtype", [">f4", "<f4"])
+def test_npy_float32_of_either_byte_order_is_accepted_as_native_float32(dtype):
+    array = np.random.RandomState(1).uniform(-3, 3, (2, 3, 48, 40)).astype(dtype)
+    items = decode_request(npy_request(array), "application/x-npy", RGB)
+    assert [image_id for image_id, _ in items] == ["0", "1"]
+    for i, (_, source) in enumerate(items):
+        assert source.dtype == np.float32 and source.dtype.isnative
+        np.testing.assert_array_equal(source, array[i].astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">i4", ">u2"])
+def test_npy_big_endian_of_another_dtype_is_still_invalid_dtype(dtype):
+    error = request_error(npy_request(np.zeros((1, 3, 48, 40), dtype)), "application/x-npy")
+    assert (error.status, error.code) == (400, "invalid_dtype")
+    assert np.dtype(dtype).str in error.message or np.dtype(dtype).name in error.message
+
+
+# -- multipart: what MMS hands over (issue 9, item 11) ---------------------------------------
+def unparsed(body: bytes, content_type: str) -> tuple[dict, dict]:
+    """A multipart request MMS did not parse (it parses only lower-case types with a
+    boundary): the raw body under 'body', whose part type is the media type as sent."""
+    return {"body": bytearray(body)}, {"body": content_type.split(";")[0].strip()}
+
+
+@pytest.mark.parametrize("content_type", [f"MULTIPART/FORM-DATA; boundary={BOUNDARY}",
+                                          f"Multipart/Form-Data; BOUNDARY=\"{BOUNDARY}\""])
+def test_multipart_mms_did_not_parse_is_parsed_by_the_service(content_type):
+    body = multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES),
+                           ("note", None, None, b"just text"),
+                           ("raw", None, None, b"\xff\xd8\xff binary without a filename"),
+                           ("b", "b.png", None, PNG_BYTES + b"\r\n--not-the-boundary")],
+                          preamble=b"ignored preamble\r\n")
+    request, part_types = unparsed(body, content_type)
+    items = decode_request(request, content_type, RGB, part_types)
+    assert items == [("a", JPEG_BYTES), ("raw", b"\xff\xd8\xff binary without a filename"),
+                     ("b", PNG_BYTES + b"\r\n--not-the-boundary")]
+
+
+def test_multipart_unparsed_keeps_query_parameters_out():
+    content_type = f"MULTIPART/FORM-DATA; boundary={BOUNDARY}"
+    request, part_types = unparsed(multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES)]),
+                                   content_type)
+    request["model_name"], part_types["model_name"] = bytearray(b"ferplus"), ""
+    assert decode_request(request, content_type, RGB, part_types) == [("a", JPEG_BYTES)]
+
+
+@pytest.mark.parametrize("body, content_type, code, fragment", [
+    (multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES)]), "multipart/form-data",
+     "invalid_multipart", "no boundary"),
+    (multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES)]), "MULTIPART/FORM-DATA",
+     "invalid_multipart", "no boundary"),
+    (multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES),
+                     ("b", "b.jpg", "image/jpeg", JPEG_BYTES)], close=False),
+     f"MULTIPART/FORM-DATA; boundary={BOUNDARY}", "invalid_multipart", "closing boundary"),
+    (multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES)])[:-6],
+     f"MULTIPART/FORM-DATA; boundary={BOUNDARY}", "invalid_multipart", "closing boundary"),
+    (multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES)]),
+     "MULTIPART/FORM-DATA; boundary=other", "invalid_multipart", "--other"),
+    (multipart_body([("a", "a.jpg", "image/jpeg", JPEG_BYTES),
+                     ("a", "b.jpg", "image/jpeg", PNG_BYTES)]),
+     f"MULTIPART/FORM-DATA; boundary={BOUNDARY}", "duplicate_id", "['a']"),
+    (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\nxx\r\n--{BOUNDARY}--\r\n".encode(),
+     f"MULTIPART/FORM-DATA; boundary={BOUNDARY}", "invalid_multipart", "part 1 has no name"),
+    (multipart_body([("note", None, None, b"text only")]),
+     f"MULTIPART/FORM-DATA; boundary={BOUNDARY}", "no_images", "no file parts"),
+    (b"", f"MULTIPART/FORM-DATA; boundary={BOUNDARY}", "no_images", "empty"),
+])
+def test_multipart_unparsed_problems_are_400_naming_them(body, content_type, code, fragment):
+    request, part_types = unparsed(body, content_type)
+    with pytest.raises(RequestError) as info:
+        decode_request(request, content_type, RGB, part_types)
+    assert (info.value.status, info.value.code) == (400, code)
+    assert fragment in info.value.message
+
+
+def test_multipart_text_field_that_was_not_text_gets_an_error_entry_in_place():
+    """``curl -F 'b=<img.jpg'``: no filename, so MMS decodes the bytes as UTF-8 text."""
+    mangled = (b"\xff\xd8\xff\xe0" + b"JFIF").decode("utf-8", "replace").encode("utf-8")
+    request = {"model_name": bytearray(b"ferplus"), "a": bytearray(JPEG_BYTES),
+               "b": bytearray(mangled), "note": bytearray(b"hello"), "c": bytearray(PNG_BYTES)}
+    part_types = {"model_name": "", "a": "image/jpeg", "b": "", "note": "",
+                  "c": "application/octet-stream"}
+    items = decode_request(request, "multipart/form-data; boundary=x", RGB, part_types)
+    assert [name for name, _ in items] == ["a", "b", "c"]
+    error = items[1][1]
+    assert isinstance(error, ImageError) and error.code == "invalid_image"
+    assert "no filename" in error.message and "b=@frame.jpg" in error.message
+
+
+def predict(request_dicts: list[dict], parameter_names: list[list[str]], content_type: str,
+            part_types: list[dict]) -> list:
+    """Calls decoders the way MMS 1.1.11's ``Service.predict`` calls the handler: its
+    locals ``batch`` (the parameters as sent) and ``input_batch`` (the merged dicts)."""
+    batch = [{"parameters": [{"name": n, "contentType": "", "value": b""} for n in names]}
+             for names in parameter_names]
+    input_batch = request_dicts
+    results = []
+    for request, types in zip(input_batch, part_types):
+        try:
+            results.append(decode_request(request, content_type, RGB, types))
+        except RequestError as exc:
+            results.append(exc)
+    assert batch  # the frame's locals are what the service reads
+    return results
+
+
+def test_multipart_repeated_field_name_is_400_duplicate_id_under_mms():
+    """MMS keeps only the last part of a repeated name; its caller's frame still lists both."""
+    first = {"a": bytearray(PNG_BYTES), "b": bytearray(JPEG_BYTES)}
+    second = {"a": bytearray(PNG_BYTES), "b": bytearray(JPEG_BYTES)}
+    types = {"a": "image/png", "b": "image/jpeg"}
+    results = predict([first, second], [["a", "b"], ["a", "b", "a"]],
+                      "multipart/form-data; boundary=x", [types, types])
+    assert results[0] == [("a", PNG_BYTES), ("b", JPEG_BYTES)]
+    assert isinstance(results[1], RequestError)
+    assert (results[1].status, results[1].code) == (400, "duplicate_id")
+    assert "['a']" in results[1].message
+
+
+def test_multipart_repeated_query_parameter_model_name_is_not_a_duplicate():
+    request = {"model_name": bytearray(b"x"), "a": bytearray(PNG_BYTES)}
+    (items,) = predict([request], [["model_name", "model_name", "a"]],
+                       "multipart/form-data; boundary=x", [{"model_name": "", "a": "image/png"}])
+    assert items == [("a", PNG_BYTES)]
+
+
+def test_names_as_sent_is_none_outside_mms():
+    assert codecs.names_as_sent({"a": b""}) is None

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from model_handler.config import ModelConfig
 from model_handler.errors import ImageError
-from model_handler.imaging import decode_image, normalise
+from model_handler.imaging import (PixelBudget, decode_image, finish_image, normalise,
+                                   open_image)
 
 from ..helpers.images import encode
 
@@ -209,3 +211,143 @@ def test_normalise_identity_config_and_no_rows_leave_the_batch_alone():
     normalise(batch, np.array([1]), scaling)
     np.testing.assert_array_equal(batch[1], before[1] * 0.5)
     np.testing.assert_array_equal(batch[0], before[0])
+
+
+# -- EXIF orientation (issue 9, item 12) -------------------------------------------------------
+def with_orientation(img: Image.Image, orientation: int, fmt: str) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(img, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+
+
+def quadrants(width: int, height: int) -> Image.Image:
+    """Four flat quadrants of distinct grays: every flip and rotation gives another picture."""
+    array = np.empty((height, width), np.uint8)
+    array[:height // 2, :width // 2] = 20
+    array[:height // 2, width // 2:] = 90
+    array[height // 2:, :width // 2] = 160
+    array[height // 2:, width // 2:] = 230
+    return Image.fromarray(array)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(orientation, fmt):
+    stored = quadrants(96, 160)
+    data = with_orientation(stored, orientation, fmt)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("L")
+    expected = np.asarray(upright.resize((GRAY.width, GRAY.height), Image.BILINEAR))
+    pixels = decode_image(data, GRAY)[0]
+    # Quadrant centres: flat areas, exact for PNG, within JPEG's error otherwise.
+    centres = [(16, 16), (16, 48), (48, 16), (48, 48)]
+    got = [int(pixels[y, x]) for y, x in centres]
+    want = [int(expected[y, x]) for y, x in centres]
+    assert np.abs(np.subtract(got, want)).max() <= (0 if fmt == "PNG" else 4), (got, want)
+    assert len(set(want)) == 4
+
+
+def test_exif_orientation_of_a_large_jpeg_keeps_enough_resolution():
+    """A rotated JPEG is drafted so that both upright sides still cover the model input."""
+    cfg = dataclasses.replace(RGB, height=48, width=16)
+    stored = quadrants(640, 120).convert("RGB")  # upright: 120 wide, 640 high
+    data = with_orientation(stored, 6, "JPEG")
+    opened = open_image(data, cfg)
+    assert min(opened.image.size) >= max(cfg.width, cfg.height)
+    pixels = decode_image(data, cfg)
+    assert pixels.shape == (3, 48, 16)
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+def test_broken_exif_is_ignored_not_an_error():
+    data = encode(quadrants(64, 64), "JPEG", exif=b"Exif\x00\x00MM\x00*garbage")
+    pixels = decode_image(data, GRAY)
+    assert pixels.shape == (1, 64, 64)
+    assert abs(int(pixels[0, 16, 16]) - 20) <= 4
+
+
+# -- cheap images that are expensive to decode (issue 9, item 8) ------------------------------
+def test_large_16_bit_png_is_reduced_before_the_8_bit_conversion():
+    """The float conversion runs on the reduced image: numpy allocates a small fraction of
+    the full image (a full-size float64 copy would be 8 bytes per pixel)."""
+    import tracemalloc
+
+    size = 2000
+    ramp = (np.linspace(0, 65535, size)[None, :] * np.ones((size, 1))).astype(np.uint16)
+    data = encode(Image.fromarray(ramp), "PNG")
+    tracemalloc.start()
+    try:
+        pixels = decode_image(data, GRAY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size * size  # < 1 byte per pixel of the file, i.e. < 4 MB
+    # Left-to-right ramp 0..255 survives: monotone, from dark to bright.
+    row = pixels[0, 32].astype(int)
+    assert row[0] < 10 and row[-1] > 245 and np.all(np.diff(row) >= 0)
+
+
+@pytest.mark.parametrize("mode, fmt", [("RGB", "PNG"), ("L", "PNG"), ("RGBA", "PNG"),
+                                       ("RGB", "BMP"), ("I;16", "PNG"), ("P", "PNG"),
+                                       ("CMYK", "TIFF"), ("RGB", "WEBP")])
+def test_reduced_decoding_matches_resizing_the_full_image(mode, fmt):
+    """Reducing first changes the model input by at most a few levels."""
+    cfg = dataclasses.replace(RGB, height=48, width=40)
+    rng = np.random.RandomState(3)
+    smooth = np.kron(rng.randint(0, 256, (12, 10, 3)), np.ones((50, 50, 1))).astype(np.uint8)
+    img = Image.fromarray(smooth)  # 500 x 600
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)
+    elif mode == "P":
+        img = img.convert("P", palette=Image.ADAPTIVE)
+    else:
+        img = img.convert(mode)
+    data = encode(img, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    reference = Image.open(io.BytesIO(data))
+    if mode == "I;16":
+        reference = Image.fromarray((np.asarray(reference) / 257).round().astype(np.uint8))
+    reference = np.asarray(reference.convert("RGB").resize((40, 48), Image.BILINEAR))
+    pixels = decode_image(data, cfg).transpose(1, 2, 0).astype(int)
+    assert np.abs(pixels - reference.astype(int)).mean() < 3
+    assert np.abs(pixels - reference.astype(int)).max() < 40
+
+
+def test_open_image_counts_the_pixels_decoding_will_produce():
+    png = open_image(encode(Image.new("RGB", (1000, 700)), "PNG"), GRAY)
+    assert png.pixels == 700_000
+    png.close()
+    jpeg = open_image(encode(Image.new("RGB", (1024, 768)), "JPEG"), GRAY)
+    assert jpeg.pixels == 128 * 96  # drafted at 1/8: still covers 64 x 64
+    jpeg.close()
+
+
+def test_pixel_budget_refuses_what_does_not_fit_and_lets_later_smaller_images_through():
+    budget = PixelBudget(100 * 100 + 50 * 50)
+    big = encode(Image.new("L", (100, 100), 50), "PNG")
+    bigger = encode(Image.new("L", (100, 101), 50), "PNG")
+    small = encode(Image.new("L", (50, 50), 50), "PNG")
+    first = open_image(big, GRAY, budget)
+    with pytest.raises(ImageError) as info:
+        open_image(bigger, GRAY, budget)
+    assert info.value.code == "image_too_large"
+    assert "max_request_pixels" in info.value.message and "12500" in info.value.message
+    assert budget.left == 50 * 50
+    last = open_image(small, GRAY, budget)
+    assert budget.left == 0
+    for opened in (first, last):
+        assert finish_image(opened, GRAY).shape == (1, 64, 64)
+    with pytest.raises(ImageError):
+        open_image(encode(Image.new("L", (1, 1)), "PNG"), GRAY, budget)
+
+
+def test_max_request_pixels_is_a_config_key(tmp_path):
+    from frame_infer.models import testgen
+    from model_handler.config import ConfigError, load_config
+
+    testgen.write_test_model("rgb", tmp_path / "rgb.onnx")
+    assert load_config(tmp_path, environ={}).max_request_pixels == 200_000_000
+    (tmp_path / "model-config.json").write_text('{"max_request_pixels": 5000000}')
+    assert load_config(tmp_path, environ={}).max_request_pixels == 5_000_000
+    env = {"FRAME_INFER_MAX_REQUEST_PIXELS": "7"}
+    assert load_config(tmp_path, environ=env).max_request_pixels == 7
+    with pytest.raises(ConfigError, match="max_request_pixels must be at least 1"):
+        load_config(tmp_path, environ={"FRAME_INFER_MAX_REQUEST_PIXELS": "0"})

@@ -444,3 +444,29 @@ def test_plan_chunks_waste_rule():
     assert plan_chunks(5, buckets, max_waste=0.5) == [Chunk(0, 5, 8)]
     assert plan_chunks(70, bucket_sizes(32)) == [Chunk(0, 32, 32), Chunk(32, 32, 32),
                                                  Chunk(64, 6, 8)]
+
+
+def test_each_request_spends_its_own_decoded_pixel_budget_in_order(service, solo,
+                                                                  monkeypatch):
+    """max_request_pixels: an image past what its request has left is image_too_large; later
+    smaller ones and the other requests of the batch are still answered."""
+    import dataclasses
+
+    small = 53 * 71  # every GOOD image
+    big = encode(picture(5, (300, 200)))  # 60,000 pixels: under max_image_pixels
+    monkeypatch.setattr(service, "config",
+                        dataclasses.replace(service.config, max_request_pixels=2 * small + 999))
+    bodies, context = run(service, [multipart({"a": GOOD["g0"], "big": big, "b": GOOD["g1"],
+                                               "c": GOOD["g2"]}),
+                                    multipart({"d": GOOD["g3"], "e": GOOD["g4"]})])
+    assert [context.status(0), context.status(1)] == [200, 200]
+    a, too_large, b, c = bodies[0]["predictions"]
+    assert_prediction(a, "a", solo["g0"])
+    assert_error(too_large, "big", "image_too_large")
+    assert "max_request_pixels" in too_large["error"]["message"]
+    assert str(2 * small + 999) in too_large["error"]["message"]
+    assert_prediction(b, "b", solo["g1"])
+    assert_error(c, "c", "image_too_large")  # 999 pixels left: the third small one is refused
+    d, e = bodies[1]["predictions"]
+    assert_prediction(d, "d", solo["g3"])
+    assert_prediction(e, "e", solo["g4"])
