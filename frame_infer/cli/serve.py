@@ -1,4 +1,9 @@
-"""Run local MMS with one model registered (server-side batching, workers) until Ctrl-C."""
+"""Run local MMS with one model registered (server-side batching, workers) until Ctrl-C.
+
+Both ports are bound on 127.0.0.1 only. The management API has no authentication: whoever
+can reach it may register a model archive from a URL (its handler runs as your user) or
+scale the model to 0, so keep it on loopback and never forward its port.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +12,21 @@ import sys
 import threading
 from pathlib import Path
 
+from ..serving.mms import MAX_PORT
 from .common import at_least
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a port MMS accepts (1-32767)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not in 1-{MAX_PORT}: MMS 1.1.11 rejects higher port numbers "
+            "(\"Invalid port number\")")
+    return port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,14 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder holding the .mar files")
     parser.add_argument("--model", required=True, help="archive file name, e.g. ferplus.mar")
     parser.add_argument("--name", help="model name (default: the archive's stem)")
-    parser.add_argument("--port", type=int, default=8080, help="inference port")
-    parser.add_argument("--management-port", type=int, default=8081,
-                        help="management API port (loopback only)")
+    parser.add_argument("--port", type=port_number, default=8080,
+                        help="inference port on 127.0.0.1 (1-32767)")
+    parser.add_argument("--management-port", type=port_number, default=8081,
+                        help="management API port, loopback only and unauthenticated "
+                             "(1-32767)")
     parser.add_argument("--batch-size", type=at_least(1), default=8,
                         help="MMS server-side batch: requests aggregated per handler call")
     parser.add_argument("--max-batch-delay", type=at_least(0), default=20,
                         help="milliseconds MMS waits to fill a batch (20)")
     parser.add_argument("--workers", type=at_least(1), default=1, help="handler processes")
+    parser.add_argument("--job-queue-size", type=at_least(1),
+                        help="requests MMS queues beyond the running batches; more get 503 "
+                             "(default: 256 MiB of largest bodies, 40)")
+    parser.add_argument("--java-heap-mb", type=at_least(64),
+                        help="Java heap (-Xmx) in MiB (default: twice the queue's bytes "
+                             "+ 256)")
     parser.add_argument("--run-dir", type=Path,
                         help="MMS config, logs and temp files (default: a temp folder, "
                              "removed after a clean stop)")
@@ -34,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or Path(args.model).stem
     server = serve_model(args.model_store, args.model, name, args.port, args.management_port,
                          args.batch_size, args.max_batch_delay, args.workers,
-                         run_dir=args.run_dir)
+                         run_dir=args.run_dir, job_queue_size=args.job_queue_size,
+                         heap_mb=args.java_heap_mb)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"serving {name} at {server.inference_url}/predictions/{name} "
-          f"(management {server.management_url}, MMS pid {server.process.pid}); "
+          f"(management {server.management_url}, MMS pid {server.process.pid}, job queue "
+          f"{server.job_queue_size}, Java heap {server.heap_mb} MiB); "
           f"logs in {server.log_dir}; Ctrl-C stops", flush=True)
     try:
         while not stop.is_set():

@@ -42,8 +42,10 @@ class ContainerSettings:
     batch_size: int = 8  # requests MMS aggregates into one handler call
     max_batch_delay_ms: int = 20
     startup_timeout_s: float = 300.0  # no READY worker by then: exit non-zero
-    response_timeout_s: int = 60
+    response_timeout_s: int = 60  # MMS rounds it up to whole minutes
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    job_queue_size: int = 0  # 0: derived from max_request_bytes (ServerSettings)
+    java_heap_mb: int = 0  # 0: derived from the queue (ServerSettings)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "ContainerSettings":
@@ -64,7 +66,9 @@ class ContainerSettings:
             max_batch_delay_ms=get("FRAME_INFER_MAX_BATCH_DELAY_MS", int, d.max_batch_delay_ms),
             startup_timeout_s=get("FRAME_INFER_STARTUP_TIMEOUT_S", float, d.startup_timeout_s),
             response_timeout_s=get("SAGEMAKER_MODEL_SERVER_TIMEOUT", int, d.response_timeout_s),
-            max_request_bytes=get("FRAME_INFER_MAX_REQUEST_BYTES", int, d.max_request_bytes))
+            max_request_bytes=get("FRAME_INFER_MAX_REQUEST_BYTES", int, d.max_request_bytes),
+            job_queue_size=get("FRAME_INFER_JOB_QUEUE_SIZE", int, d.job_queue_size),
+            java_heap_mb=get("FRAME_INFER_JAVA_HEAP_MB", int, d.java_heap_mb))
 
 
 def find_model(model_dir: Path) -> tuple[Path, str, str]:
@@ -118,7 +122,9 @@ def start_model(settings: ContainerSettings) -> tuple[LocalMMS, str]:
     ports = free_port(), free_port()
     mms = LocalMMS(ServerSettings(model_store=store, port=ports[0], management_port=ports[1],
                                   max_request_bytes=settings.max_request_bytes,
-                                  response_timeout_s=settings.response_timeout_s))
+                                  response_timeout_s=settings.response_timeout_s,
+                                  job_queue_size=settings.job_queue_size or None,
+                                  heap_mb=settings.java_heap_mb or None))
     sock_path = mms.run_dir / "tmp" / ".mms.sock.9000"
     if len(str(sock_path)) > 107:  # Unix socket path limit; MMS would only time out
         mms.cleanup()
@@ -182,7 +188,8 @@ def serve(settings: ContainerSettings) -> int:
         threading.Thread(target=front.serve_forever, daemon=True).start()
         _say(f"ready: model {name} at http://{settings.host}:{settings.port}/invocations (batch"
              f"_size {settings.batch_size}, max_batch_delay {settings.max_batch_delay_ms} ms, "
-             f"workers {settings.workers}; management {mms.management_url}; logs {mms.log_dir})")
+             f"workers {settings.workers}, job queue {mms.job_queue_size}, Java heap "
+             f"{mms.heap_mb} MiB; management {mms.management_url}; logs {mms.log_dir})")
         while not stop.wait(1.0):
             if mms.process is None or mms.process.poll() is not None:
                 _say("error: MMS exited unexpectedly:\n" + mms.log_tail(), sys.stderr)

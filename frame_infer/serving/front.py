@@ -2,20 +2,24 @@
 
 ``GET /ping`` answers from the model's worker status (MMS's own ``/ping`` says 200 even
 with no live worker); ``POST /invocations`` goes to ``/predictions/{model}`` unchanged
-(body, Content-Type, query). Its own errors follow docs/API.md: ``{"error": {"code",
-"message"}}`` with 404, 411, 413 or 503.
+(body, Content-Type, query), streamed: the front holds no body. Nothing else reaches MMS:
+its management API (loopback only) is never proxied. At most as many requests as MMS can
+hold (its job queue plus a batch per worker) are forwarded at once; the next ones get 503
+``server_busy`` at once, so memory stays bounded however many clients send. Its own
+errors follow docs/API.md: ``{"error": {"code", "message"}}`` with 404, 411, 413 or 503.
 """
 from __future__ import annotations
 
 import http.client
 import json
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from model_handler.wire import JSON, error_body
 
-from .mms import LocalMMS
+from .mms import LocalMMS, response_timeout_minutes
 
 if TYPE_CHECKING:
     from .container import ContainerSettings
@@ -31,7 +35,31 @@ class Front(ThreadingHTTPServer):
 
     def __init__(self, address, mms: LocalMMS, model: str, settings: ContainerSettings):
         self.mms, self.model, self.settings = mms, model, settings
+        self.max_in_flight = mms.job_queue_size + settings.batch_size * settings.workers
+        self.in_flight = threading.BoundedSemaphore(self.max_in_flight)
+        # MMS gives up on a batch after whole minutes (it rounds up); then 5 s for the answer.
+        self.timeout_s = response_timeout_minutes(settings.response_timeout_s) * 60 + 5
         super().__init__(address, FrontHandler)
+
+
+class BodyReader:
+    """The request body as a file of exactly ``length`` bytes, read as it is sent on."""
+
+    def __init__(self, stream, length: int):
+        self.stream, self.left = stream, length
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.stream.read(size) if size else b""
+        self.left -= len(data)
+        if size and not data:
+            raise ConnectionError(f"the client sent {self.left} bytes less than its "
+                                  "Content-Length")
+        return data
+
+    def discard(self) -> None:
+        while self.read(64 * 1024):
+            pass
 
 
 class FrontHandler(BaseHTTPRequestHandler):
@@ -64,13 +92,25 @@ class FrontHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not reach the next request
             return self._error(413, "request_too_large", f"body of {length} bytes is over "
                                f"{self.server.settings.max_request_bytes}; send fewer images")
-        body = self.rfile.read(length)
+        body = BodyReader(self.rfile, length)
+        if not self.server.in_flight.acquire(blocking=False):
+            body.discard()  # read, not kept: the client gets the answer instead of a reset
+            return self._error(503, "server_busy", f"{self.server.max_in_flight} requests "
+                               "are already in flight (the model server's job queue and "
+                               "batches are full); retry with backoff")
+        try:
+            self._forward(body, length, query)
+        finally:
+            self.server.in_flight.release()
+
+    def _forward(self, body: BodyReader, length: int, query: str) -> None:
         # Content-Type spelled as the handler looks it up (its lookup is case-sensitive).
         headers = {("Content-Type" if k.lower() == "content-type" else k): v
                    for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["Content-Length"] = str(length)
         target = f"/predictions/{self.server.model}" + (f"?{query}" if query else "")
         conn = http.client.HTTPConnection("127.0.0.1", self.server.mms.settings.port,
-                                          timeout=self.server.settings.response_timeout_s + 5)
+                                          timeout=self.server.timeout_s, blocksize=64 * 1024)
         try:
             conn.connect()
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -79,6 +119,7 @@ class FrontHandler(BaseHTTPRequestHandler):
             out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
             self._send(resp.status, resp.read(), out)
         except (OSError, http.client.HTTPException) as exc:
+            self.close_connection = True  # the body may be only partly read
             self._error(503, "model_unavailable", f"the model server did not answer: {exc}")
         finally:
             conn.close()

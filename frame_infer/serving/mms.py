@@ -8,8 +8,10 @@ and can always stop it (and its Python workers).
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +30,15 @@ from model_handler.wire import MMS_MAX_REQUEST_BYTES as DEFAULT_MAX_REQUEST_BYTE
 from ..errors import ServerError  # noqa: F401 (re-exported)
 
 
+MAX_PORT = 32767
+"""MMS 1.1.11 rejects higher port numbers ("Invalid port number")."""
+MIB = 1024 * 1024
+QUEUED_BYTES = 256 * MIB
+"""Default bound of the request bodies MMS's job queue may hold (sets ``job_queue_size``)."""
+STARTED_MARKER = "Model server started."
+"""What MMS's Java prints to stdout once both its listeners are bound."""
+
+
 def free_port(low: int = 20000, high: int = 32000) -> int:
     """A loopback port that is free now, below 32768: MMS rejects higher port numbers
     ("Invalid port number"), and the kernel's ephemeral ports all lie above that."""
@@ -41,6 +52,55 @@ def free_port(low: int = 20000, high: int = 32000) -> int:
                 continue
             return port
     raise ServerError(f"no free loopback port between {low} and {high}")
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether binding ``host:port`` fails now (as Java binds: with SO_REUSEADDR, so a port
+    left in TIME_WAIT counts as free and a listening one as taken)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports(port: int, management_port: int) -> None:
+    """Refuse, with the reason in one line, ports MMS cannot bind: out of MMS's range,
+    equal (the management API would share the inference listener) or in use."""
+    named = (("inference", port, "--port"), ("management", management_port,
+                                             "--management-port"))
+    for what, number, option in named:
+        if not 1 <= number <= MAX_PORT:
+            raise ServerError(f"{what} port {number} is not in 1-{MAX_PORT}: MMS 1.1.11 "
+                              f"rejects higher port numbers (\"Invalid port number\"); choose "
+                              f"another with {option}")
+    if port == management_port:
+        raise ServerError(f"the inference and management ports are both {port}; give the "
+                          "management API a port of its own (--management-port)")
+    for what, number, option in named:
+        if port_in_use(number):
+            raise ServerError(f"{what} port {number} on 127.0.0.1 is already in use; stop "
+                              f"what listens there or choose another with {option}")
+
+
+def response_timeout_minutes(seconds: float) -> int:
+    """MMS reads a registration's ``response_timeout`` in minutes (it multiplies by 60):
+    ``seconds`` rounded up to whole minutes, at least one."""
+    return max(1, math.ceil(seconds / 60))
+
+
+def default_job_queue_size(max_request_bytes: int) -> int:
+    """As many largest-possible bodies as fit in :data:`QUEUED_BYTES`, at least 8."""
+    return max(8, QUEUED_BYTES // max(1, max_request_bytes))
+
+
+def default_heap_mb(job_queue_size: int, max_request_bytes: int) -> int:
+    """Java heap for a full queue: queued bodies live on the heap as byte arrays (and
+    once more while a batch is encoded for the worker); 2x the queue's bytes plus 256 MiB
+    for MMS itself and the bodies being answered."""
+    return 256 + math.ceil(2 * job_queue_size * max_request_bytes / MIB)
 
 
 def java_command() -> str:
@@ -59,7 +119,15 @@ class ServerSettings:
     management_port: int = 8081
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     response_timeout_s: int = 120
-    """How long a worker may take for one batch before MMS gives up on it."""
+    """How long a worker may take for one batch before MMS gives up on it (and restarts
+    it). MMS counts whole minutes: registration rounds this up to the next minute."""
+    job_queue_size: int | None = None
+    """Requests MMS queues per model besides the batch a worker runs; a request that finds
+    it full gets 503 at once. None: :func:`default_job_queue_size` (40 for the default
+    6,553,500-byte limit)."""
+    heap_mb: int | None = None
+    """Java heap limit (``-Xmx``) in MiB; queued bodies live there. None:
+    :func:`default_heap_mb` of the queue size (756 MiB by default)."""
     run_dir: Path | None = None
     """Temp dir, logs and config of this server; a new temp folder when None."""
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -86,9 +154,20 @@ class LocalMMS:
     def __init__(self, settings: ServerSettings):
         self.settings = settings
         self._owns_run_dir = settings.run_dir is None
-        self.run_dir = Path(settings.run_dir or tempfile.mkdtemp(prefix="frame-infer-mms-")).resolve()
+        self.run_dir = Path(settings.run_dir
+                            or tempfile.mkdtemp(prefix="frame-infer-mms-")).resolve()
         self.log_dir = self.run_dir / "logs"
         self.process: subprocess.Popen | None = None
+
+    @property
+    def job_queue_size(self) -> int:
+        s = self.settings
+        return s.job_queue_size or default_job_queue_size(s.max_request_bytes)
+
+    @property
+    def heap_mb(self) -> int:
+        s = self.settings
+        return s.heap_mb or default_heap_mb(self.job_queue_size, s.max_request_bytes)
 
     @property
     def inference_url(self) -> str:
@@ -111,7 +190,7 @@ class LocalMMS:
             f"max_request_size={s.max_request_bytes}",
             f"max_response_size={max(s.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES)}",
             f"default_response_timeout_seconds={s.response_timeout_s}",
-            "job_queue_size=1000",
+            f"job_queue_size={self.job_queue_size}",
         ]
         path = self.run_dir / "config.properties"
         path.write_text("\n".join(lines) + "\n")
@@ -120,7 +199,8 @@ class LocalMMS:
     def environment(self, threads: int) -> dict[str, str]:
         tmp = self.run_dir / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
+        # MMS_CONFIG_FILE would make Java ignore our config (addresses included).
+        env = {k: v for k, v in os.environ.items() if k != "MMS_CONFIG_FILE"}
         env.update({
             "TMPDIR": str(tmp), "TEMP": str(tmp),  # pid file and worker sockets: ours alone
             "LOG_LOCATION": str(self.log_dir), "METRICS_LOCATION": str(self.log_dir),
@@ -130,21 +210,36 @@ class LocalMMS:
         env.update(self.settings.extra_env)
         return env
 
-    def start(self, threads: int | None = None, timeout: float = 60.0) -> "LocalMMS":
-        """Start Java MMS and wait until its management API answers."""
+    def command(self, config: Path) -> list[str]:
+        """The Java command line: MMS's frontend with bounded memory.
+
+        Queued bodies live on the heap (``-Xmx``); bodies still arriving live in Netty's
+        direct buffers, bounded here to the same size (Java's own default, made explicit):
+        Java's RSS stays under about twice ``heap_mb`` plus 300 MiB. Past the direct bound
+        MMS answers 507 or drops the connection instead of growing."""
         import mms
 
-        java = java_command()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        config = self.write_config()
         mms_home = Path(mms.__file__).resolve().parent.parent
-        cmd = [java, f"-Dmodel_server_home={mms_home}",
-               f"-Djava.io.tmpdir={self.run_dir / 'tmp'}",
-               "-cp", f".:{mms_home / 'mms' / 'frontend' / '*'}",
-               "com.amazonaws.ml.mms.ModelServer",
-               "--python", sys.executable, "-f", str(config),
-               "-s", str(Path(self.settings.model_store).resolve())]
-        stdout = open(self.run_dir / "mms.stdout.log", "wb")
+        return [java_command(), f"-Xmx{self.heap_mb}m",
+                f"-XX:MaxDirectMemorySize={self.heap_mb}m",
+                f"-Dmodel_server_home={mms_home}",
+                f"-Djava.io.tmpdir={self.run_dir / 'tmp'}",
+                "-cp", f".:{mms_home / 'mms' / 'frontend' / '*'}",
+                "com.amazonaws.ml.mms.ModelServer",
+                "--python", sys.executable, "-f", str(config),
+                "-s", str(Path(self.settings.model_store).resolve())]
+
+    def start(self, threads: int | None = None, timeout: float = 60.0) -> "LocalMMS":
+        """Start Java MMS; return once *this* server has bound both ports and answers.
+
+        Ports are checked before Java starts. A management API answering is not enough
+        (another server may hold the port): Java must have printed that it bound both
+        listeners, and still be running."""
+        check_ports(self.settings.port, self.settings.management_port)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        cmd = self.command(self.write_config())
+        stdout_path = self.run_dir / "mms.stdout.log"
+        stdout = open(stdout_path, "wb")
         try:
             self.process = subprocess.Popen(
                 cmd, cwd=self.run_dir, env=self.environment(threads or worker_threads(1)),
@@ -155,23 +250,43 @@ class LocalMMS:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"MMS exited with {self.process.returncode} at start:\n"
-                                  + self.log_tail())
-            try:
-                self._request("GET", self.management_url + "/models", timeout=2)
-                return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
+                code = self.process.returncode
+                self.stop()
+                taken = self._port_not_bound(stdout_path)
+                if taken:
+                    self.cleanup()  # nothing worth keeping: the reason is the whole story
+                    raise ServerError(taken)
+                raise ServerError(f"MMS exited with {code} at start:\n" + self.log_tail())
+            if STARTED_MARKER.encode() in stdout_path.read_bytes():
+                try:
+                    self._request("GET", self.management_url + "/models", timeout=2)
+                    self._request("GET", self.inference_url + "/ping", timeout=2)
+                    return self
+                except (OSError, urllib.error.URLError):
+                    pass
+            time.sleep(0.1)
         self.stop()
         raise ServerError(f"MMS did not answer on {self.management_url} within {timeout}s:\n"
                           + self.log_tail())
+
+    def _port_not_bound(self, stdout_path: Path) -> str | None:
+        """One line naming the port Java could not bind, if that is why it exited."""
+        text = stdout_path.read_text(errors="replace")
+        failed = re.search(r"Failed to bind to address: https?://([^\s:]+):(\d+)", text)
+        if not failed:
+            return None
+        host, number = failed.groups()
+        what = "management" if int(number) == self.settings.management_port else "inference"
+        return (f"{what} port {number} on {host} is already in use (MMS could not bind it); "
+                "stop what listens there or choose another port")
 
     def register(self, model: ModelSettings, timeout: float = 120.0) -> dict:
         """Register through the management API (the only way batching can be set)."""
         query = urllib.parse.urlencode({
             "url": model.archive, "model_name": model.name, "batch_size": model.batch_size,
             "max_batch_delay": model.max_batch_delay_ms, "initial_workers": model.workers,
-            "synchronous": "true", "response_timeout": self.settings.response_timeout_s})
+            "synchronous": "true",
+            "response_timeout": response_timeout_minutes(self.settings.response_timeout_s)})
         try:
             self._request("POST", f"{self.management_url}/models?{query}", timeout=timeout)
         except urllib.error.HTTPError as exc:
@@ -256,12 +371,18 @@ class LocalMMS:
 
 def serve_model(store: Path, archive: str, name: str, port: int, management_port: int,
                 batch_size: int, max_batch_delay_ms: int, workers: int,
-                run_dir: Path | None = None) -> LocalMMS:
-    """Start MMS and register one model; returns the running server (caller stops it)."""
+                run_dir: Path | None = None, job_queue_size: int | None = None,
+                heap_mb: int | None = None) -> LocalMMS:
+    """Start MMS and register one model; returns the running server (caller stops it).
+
+    Raises ServerError (the ports are checked before anything starts); a server that was
+    started is stopped again."""
+    check_ports(port, management_port)  # before a run dir exists: nothing to clean up
     server = LocalMMS(ServerSettings(model_store=store, port=port,
-                                     management_port=management_port, run_dir=run_dir))
-    server.start(threads=worker_threads(workers))
+                                     management_port=management_port, run_dir=run_dir,
+                                     job_queue_size=job_queue_size, heap_mb=heap_mb))
     try:
+        server.start(threads=worker_threads(workers))
         server.register(ModelSettings(archive=archive, name=name, batch_size=batch_size,
                                       max_batch_delay_ms=max_batch_delay_ms, workers=workers))
     except BaseException:

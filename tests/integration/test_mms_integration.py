@@ -187,11 +187,12 @@ def test_concurrent_requests_are_batched_and_answered_correctly(mms, ort_referen
 
 
 def test_broken_model_fails_registration_loudly(tmp_path, model_files):
-    """A config that does not fit the model: registration fails, naming the problem."""
+    """A config that does not fit the model: registration fails, naming the problem.
+    (`package` refuses such labels itself now; the worker's environment still can.)"""
     store = tmp_path / "store"
-    packager.build_archive(model_files["rgb"], "broken", store,
-                           config={"labels": ["only", "three", "labels"]})
-    with running_mms(store, run_dir=tmp_path / "run") as server:
+    packager.build_archive(model_files["rgb"], "broken", store)
+    with running_mms(store, run_dir=tmp_path / "run",
+                     extra_env={"FRAME_INFER_LABELS": "only,three,labels"}) as server:
         with pytest.raises(ServerError) as excinfo:
             server.register(ModelSettings("broken.mar", "broken", workers=1), timeout=60)
     assert "5 outputs but the config lists 3 labels" in str(excinfo.value)

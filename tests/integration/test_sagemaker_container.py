@@ -7,6 +7,7 @@ at the end, and MMS's by its pid as a last resort.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 import requests
 
@@ -31,6 +33,8 @@ from frame_infer.client.extract import synthetic_frames
 from frame_infer.serving.container import ContainerSettings, find_model, main
 from frame_infer.serving.mms import ModelSettings, ServerError, free_port
 
+from ..helpers.dockerignore import context_files
+from ..helpers.images import jpeg
 from ..helpers.mms import running_mms
 from ..helpers.models import RGB_CONFIG
 
@@ -221,13 +225,13 @@ def test_unpacked_model_and_sigterm(opt_ml, tmp_path):
 
 
 def test_broken_model_exits_nonzero_with_the_cause(tmp_path):
-    """Labels of the wrong count: no worker gets READY, serve exits 1 and says why."""
+    """Labels of the wrong count (from the environment: `package` refuses them itself): no
+    worker gets READY, serve exits 1 and says why."""
     onnx = testgen.write_test_model("rgb", tmp_path / "rgb.onnx")
-    packager.build_archive(onnx, "broken", tmp_path / "opt" / "ml" / "model",
-                           config={"labels": ["a", "b", "c"]})
+    packager.build_archive(onnx, "broken", tmp_path / "opt" / "ml" / "model")
     started = time.monotonic()
     box = Container(tmp_path / "opt" / "ml" / "model", tmp_path / "serve",
-                    FRAME_INFER_STARTUP_TIMEOUT_S="90")
+                    FRAME_INFER_STARTUP_TIMEOUT_S="90", FRAME_INFER_LABELS="a,b,c")
     try:
         code = box.proc.wait(120)
     finally:
@@ -289,8 +293,106 @@ def test_settings_from_environment(monkeypatch, capsys):
 
 def test_dockerfile_follows_the_contract():
     text = (ROOT / "packaging" / "Dockerfile").read_text()
-    assert [line for line in text.splitlines() if line.startswith("FROM")] == \
-        ["FROM python:3.11-slim"]
+    lines = [line.strip() for line in text.splitlines()]
+    assert [line for line in lines if line.startswith("FROM")] == ["FROM python:3.11-slim"]
     assert "openjdk-17-jre-headless" in text and "-c /constraints.txt" in text
     assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/serve"]' in text
     assert os.access(SERVE, os.X_OK)
+    # It runs as an unprivileged user: the last USER comes after the last RUN.
+    users = [i for i, line in enumerate(lines) if line.startswith("USER ")]
+    runs = [i for i, line in enumerate(lines) if line.startswith("RUN ")]
+    assert users and users[-1] > runs[-1]
+    assert lines[users[-1]].split()[1] not in ("root", "0", "0:0")
+    assert re.search(rf"useradd .*{lines[users[-1]].split()[1]}", text.replace("\\\n", " "))
+
+
+def test_docker_build_context_holds_only_what_the_image_copies():
+    """The repository's .dockerignore: the context carries the COPY sources (nothing else
+    the build needs) and none of .venv, build, .git or tests (~1 GB otherwise)."""
+    files = context_files(ROOT)
+    copied = [part for line in (ROOT / "packaging" / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY ") for part in line.split()[1:-1]]
+    assert set(copied) == {"constraints.txt", "setup.cfg", "pyproject.toml", "README.md",
+                           "model_handler", "frame_infer", "packaging/serve"}
+    for source in copied:
+        assert source in files or any(f.startswith(source + "/") for f in files), source
+    assert "model_handler/service.py" in files and "frame_infer/serving/mms.py" in files
+    for left_out in (".venv/", "build/", ".git/", "tests/", "benchmarks/", "infra/"):
+        assert not [f for f in files if f.startswith(left_out)], left_out
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    size = sum((ROOT / f).stat().st_size for f in files)
+    assert size < 5_000_000, size
+
+
+def test_the_management_api_stays_inside_the_container(container):
+    """MMS listens on loopback only, the front forwards nothing of the management API
+    (registering a .mar from a URL, scaling to 0), and the model is unchanged after."""
+    management = re.search(r"management (http://127\.0\.0\.1:(\d+))", container.ready_line)
+    inference = re.search(r"MMS pid \d+ on http://127\.0\.0\.1:(\d+)", container.stdout())
+    java = psutil.Process(container.mms_pid())
+    listening = [c.laddr for c in java.net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert {a.ip.removeprefix("::ffff:") for a in listening} == {"127.0.0.1"}  # v4 on v6
+    assert sorted(a.port for a in listening) == sorted(
+        [int(management[2]), int(inference[1])])
+    assert container.port not in {a.port for a in listening}
+    attempts = [("POST", "/models?url=https://example.com/evil.mar&initial_workers=1"),
+                ("PUT", "/models/rgb?min_worker=0&synchronous=true"), ("DELETE", "/models/rgb"),
+                ("GET", "/models"), ("GET", "/models/rgb"), ("OPTIONS", "/"),
+                ("POST", "/invocations/../models?url=evil.mar")]
+    for method, path in attempts:
+        answer = requests.request(method, container.url + path, timeout=10)
+        assert answer.status_code in (404, 501), (method, path, answer.status_code)
+    proxy = http.client.HTTPConnection("127.0.0.1", container.port, timeout=10)
+    try:  # an absolute URI (a proxy request) is not followed either
+        proxy.request("GET", f"{management[1]}/models")
+        assert proxy.getresponse().status == 404
+    finally:
+        proxy.close()
+    models = requests.get(f"{management[1]}/models", timeout=10).json()["models"]
+    assert [m["modelName"] for m in models] == ["rgb"]
+    status = requests.get(f"{management[1]}/models/rgb", timeout=10).json()
+    status = status[0] if isinstance(status, list) else status
+    assert [w["status"] for w in status["workers"]] == ["READY"]
+
+
+def test_front_answers_503_when_the_model_server_is_full(opt_ml, tmp_path):
+    """Job queue 2 + a batch of 2: the front forwards 4 requests at once and answers the
+    rest 503 server_busy at once (reading their bodies, keeping none); then all is well.
+    (A long batch delay makes MMS wait for a full batch: it then holds exactly 4.)"""
+    box = Container(opt_ml / "model", tmp_path / "serve", FRAME_INFER_JOB_QUEUE_SIZE="2",
+                    FRAME_INFER_BATCH_SIZE="2", FRAME_INFER_MAX_BATCH_DELAY_MS="5000",
+                    FRAME_INFER_JAVA_HEAP_MB="256")
+    try:
+        assert "job queue 2, Java heap 256 MiB" in box.wait_ready()
+        java = psutil.Process(box.mms_pid())
+        assert "-Xmx256m" in java.cmdline()
+        (handler,) = [p for p in java.children(recursive=True) if p.ppid() != java.pid]
+        body, sent, answers = jpeg(7) + bytes(1_000_000), 12, []
+
+        def send():
+            answer = requests.post(f"{box.url}/invocations", data=body, timeout=120,
+                                   headers={"Content-Type": "image/jpeg"})
+            answers.append((answer.status_code, answer.json()))
+
+        threads = [threading.Thread(target=send) for _ in range(sent)]
+        handler.suspend()
+        try:
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 60
+            while len(answers) < sent - 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            while_stopped = list(answers)
+        finally:
+            handler.resume()
+        for thread in threads:
+            thread.join(120)
+        following = requests.post(f"{box.url}/invocations", data=jpeg(8), timeout=60,
+                                  headers={"Content-Type": "image/jpeg"})
+    finally:
+        box.stop()
+    assert len(while_stopped) == sent - 4
+    assert {(s, b["error"]["code"]) for s, b in while_stopped} == {(503, "server_busy")}
+    assert sorted(s for s, _ in answers) == [200] * 4 + [503] * (sent - 4)
+    assert following.status_code == 200 and "label" in following.json()["predictions"][0]
