@@ -21,8 +21,9 @@ FIXES = {
                     "check --endpoint points at the model",
     "invalid_image": "the frame file is not a readable image: re-extract the frames "
                      "(then rerun with --retry-errors)",
-    "image_too_large": "the frame has more pixels than the model's max_image_pixels: use "
-                       "--resize-to-model",
+    "image_too_large": "the frame has more pixels than the model's max_image_pixels, or the "
+                       "request more than its max_request_pixels: use --resize-to-model or "
+                       "a smaller --batch-size",
     "s3_forbidden": "the service may not read that bucket: add it to allowed_s3_buckets in "
                     "the model config, or send bytes (drop --by-reference)",
     "s3_not_found": "the frame is not in S3 where the manifest says: upload the frames again",

@@ -101,13 +101,16 @@ class FrameReader:
 
         Bytes that are not an image are sent unchanged: the service reports them per frame.
         """
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
         width, height, mode = self._resize_to
         try:
             with Image.open(io.BytesIO(data)) as img:
                 img.draft(mode, (width, height))
-                small = img.convert(mode).resize((width, height), Image.BILINEAR)
+                # The PNG sent carries no EXIF: apply the orientation here, as the
+                # service does for the images it decodes itself.
+                upright = ImageOps.exif_transpose(img)
+                small = upright.convert(mode).resize((width, height), Image.BILINEAR)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             return data
         out = io.BytesIO()
