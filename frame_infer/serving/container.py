@@ -46,6 +46,8 @@ class ContainerSettings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     job_queue_size: int = 0  # 0: derived from max_request_bytes (ServerSettings)
     java_heap_mb: int = 0  # 0: derived from the queue (ServerSettings)
+    probe_interval_s: float = 10.0  # idle this long: the front sends the model a probe
+    probe_timeout_s: float = 20.0  # a probe unanswered this long: /ping says Unhealthy
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "ContainerSettings":
@@ -68,7 +70,9 @@ class ContainerSettings:
             response_timeout_s=get("SAGEMAKER_MODEL_SERVER_TIMEOUT", int, d.response_timeout_s),
             max_request_bytes=get("FRAME_INFER_MAX_REQUEST_BYTES", int, d.max_request_bytes),
             job_queue_size=get("FRAME_INFER_JOB_QUEUE_SIZE", int, d.job_queue_size),
-            java_heap_mb=get("FRAME_INFER_JAVA_HEAP_MB", int, d.java_heap_mb))
+            java_heap_mb=get("FRAME_INFER_JAVA_HEAP_MB", int, d.java_heap_mb),
+            probe_interval_s=get("FRAME_INFER_PROBE_INTERVAL_S", float, d.probe_interval_s),
+            probe_timeout_s=get("FRAME_INFER_PROBE_TIMEOUT_S", float, d.probe_timeout_s))
 
 
 def find_model(model_dir: Path) -> tuple[Path, str, str]:
@@ -186,6 +190,7 @@ def serve(settings: ContainerSettings) -> int:
     try:
         front = Front((settings.host, settings.port), mms, name, settings)
         threading.Thread(target=front.serve_forever, daemon=True).start()
+        threading.Thread(target=front.health.run, args=(stop,), daemon=True).start()
         _say(f"ready: model {name} at http://{settings.host}:{settings.port}/invocations (batch"
              f"_size {settings.batch_size}, max_batch_delay {settings.max_batch_delay_ms} ms, "
              f"workers {settings.workers}, job queue {mms.job_queue_size}, Java heap "

@@ -1,12 +1,18 @@
 """The SageMaker container's HTTP front on port 8080, in front of MMS on loopback.
 
-``GET /ping`` answers from the model's worker status (MMS's own ``/ping`` says 200 even
-with no live worker); ``POST /invocations`` goes to ``/predictions/{model}`` unchanged
+``GET /ping`` answers Healthy only when the model has a READY worker **and** answers:
+MMS's own ``/ping`` says 200 even with no live worker, and a worker can stay READY with
+no process behind it (after the model is scaled to 0 and back, or a handler is killed
+during a crash), every request then hanging. So :class:`Health` sends the model a tiny
+probe whenever no request has succeeded for ``probe_interval_s``; a probe unanswered
+within ``probe_timeout_s`` (or failed) makes ``/ping`` 503 until one succeeds, and
+SageMaker replaces the instance. ``POST /invocations`` goes to ``/predictions/{model}`` unchanged
 (body, Content-Type, query), streamed: the front holds no body. Nothing else reaches MMS:
 its management API (loopback only) is never proxied. At most as many requests as MMS can
 hold (its job queue plus a batch per worker) are forwarded at once; the next ones get 503
 ``server_busy`` at once, so memory stays bounded however many clients send. Its own
-errors follow docs/API.md: ``{"error": {"code", "message"}}`` with 404, 411, 413 or 503.
+errors follow docs/API.md: ``{"error": {"code", "message"}}`` with 404, 411, 413 or 503;
+MMS's own error answers are translated into the same body (``wire.contract_error``).
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
-from model_handler.wire import JSON, error_body
+from model_handler.wire import JSON, PNG, contract_error, error_body
 
 from .mms import LocalMMS, response_timeout_minutes
 
@@ -26,6 +32,56 @@ if TYPE_CHECKING:
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
               "proxy-connection", "te", "trailer", "upgrade"}
+# A 1x1 gray PNG: any image model accepts it (the service resizes it to the input).
+PROBE_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
+                          "0000000a49444154789c6360000000020001e221bc330000000049454e44ae426082")
+
+
+class Health:
+    """Whether the model answers: recent success (a request or a probe), or a probe now.
+
+    ``run`` (a thread) probes when nothing succeeded for ``interval`` seconds. A probe the
+    model does not answer within ``timeout`` seconds, or answers with a 5xx other than a
+    full queue, marks the model failing; any later success clears it. A full queue (503
+    from MMS) is load, not breakage: it changes nothing.
+    """
+
+    def __init__(self, mms: LocalMMS, model: str, interval: float, timeout: float):
+        import time
+
+        self._clock = time.monotonic
+        self.mms, self.model, self.interval, self.timeout = mms, model, interval, timeout
+        self.last_ok = self._clock()  # registration just saw the worker READY
+        self.failure: str | None = None
+        self.probes = 0
+
+    def succeeded(self) -> None:
+        self.last_ok, self.failure = self._clock(), None
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(min(1.0, self.interval)):
+            if self._clock() - self.last_ok >= self.interval:
+                self.probe()
+
+    def probe(self) -> None:
+        """Send the model one tiny image and record the outcome."""
+        self.probes += 1
+        conn = http.client.HTTPConnection("127.0.0.1", self.mms.settings.port,
+                                          timeout=self.timeout)
+        try:
+            conn.request("POST", f"/predictions/{self.model}", body=PROBE_PNG,
+                         headers={"Content-Type": PNG})
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self.failure = f"a probe got no answer within {self.timeout:g}s ({exc})"
+            return
+        finally:
+            conn.close()
+        if resp.status == 200:
+            self.succeeded()
+        elif resp.status != 503 or b"queue" not in body:
+            self.failure = f"a probe got HTTP {resp.status}: {body[:200]!r}"
 
 
 class Front(ThreadingHTTPServer):
@@ -39,6 +95,7 @@ class Front(ThreadingHTTPServer):
         self.in_flight = threading.BoundedSemaphore(self.max_in_flight)
         # MMS gives up on a batch after whole minutes (it rounds up); then 5 s for the answer.
         self.timeout_s = response_timeout_minutes(settings.response_timeout_s) * 60 + 5
+        self.health = Health(mms, model, settings.probe_interval_s, settings.probe_timeout_s)
         super().__init__(address, FrontHandler)
 
 
@@ -76,8 +133,12 @@ class FrontHandler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             workers = []
         ready = sum(w.get("status") == "READY" for w in workers)
-        body = {"status": "Healthy" if ready else "Unhealthy", "ready_workers": ready}
-        self._send(200 if ready else 503, json.dumps(body).encode())
+        failure = self.server.health.failure
+        healthy = ready and failure is None
+        body = {"status": "Healthy" if healthy else "Unhealthy", "ready_workers": ready}
+        if failure:
+            body["reason"] = f"the model does not answer: {failure}"
+        self._send(200 if healthy else 503, json.dumps(body).encode())
 
     def do_POST(self) -> None:
         path, _, query = self.path.partition("?")
@@ -117,12 +178,25 @@ class FrontHandler(BaseHTTPRequestHandler):
             conn.request("POST", target, body=body, headers=headers)
             resp = conn.getresponse()
             out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
-            self._send(resp.status, resp.read(), out)
+            answer = resp.read()
+            if resp.status == 200:
+                self.server.health.succeeded()
+            else:  # MMS's own {"code", "type", "message"} or empty body: the contract's
+                answer, out = self._as_contract(resp.status, answer), [("Content-Type", JSON)]
+            self._send(resp.status, answer, out)
         except (OSError, http.client.HTTPException) as exc:
             self.close_connection = True  # the body may be only partly read
             self._error(503, "model_unavailable", f"the model server did not answer: {exc}")
         finally:
             conn.close()
+
+    @staticmethod
+    def _as_contract(status: int, answer: bytes) -> bytes:
+        try:
+            parsed = json.loads(answer) if answer else None
+        except ValueError:
+            parsed = {"message": answer[:300].decode("utf-8", "replace")}
+        return json.dumps(contract_error(status, parsed)).encode()
 
     def _error(self, status: int, code: str, message: str) -> None:
         self._send(status, json.dumps(error_body(code, message)).encode())

@@ -8,6 +8,7 @@ at the end, and MMS's by its pid as a last resort.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -396,3 +397,54 @@ def test_front_answers_503_when_the_model_server_is_full(opt_ml, tmp_path):
     assert {(s, b["error"]["code"]) for s, b in while_stopped} == {(503, "server_busy")}
     assert sorted(s for s, _ in answers) == [200] * 4 + [503] * (sent - 4)
     assert following.status_code == 200 and "label" in following.json()["predictions"][0]
+
+
+def _ping(url: str) -> tuple[int, dict]:
+    response = requests.get(f"{url}/ping", timeout=10)
+    return response.status_code, response.json()
+
+
+def test_ping_turns_unhealthy_when_a_ready_worker_cannot_serve(opt_ml, tmp_path):
+    """MMS 1.1.11: scaling the model to 0 workers and back leaves a worker READY with no
+    process behind it; requests then hang. The front's probe notices within its timeout
+    and /ping says 503 Unhealthy with the reason, so SageMaker replaces the instance
+    (before, /ping stayed 200 while every /invocations got 503 after 65 s)."""
+    box = Container(opt_ml / "model", tmp_path / "serve", FRAME_INFER_PROBE_INTERVAL_S="1",
+                    FRAME_INFER_PROBE_TIMEOUT_S="3")
+    try:
+        ready = box.wait_ready()
+        management = re.search(r"management (http://127\.0\.0\.1:\d+)", ready)[1]
+        assert _ping(box.url)[0] == 200
+        for url, method in ((f"{management}/models/rgb?min_worker=0&synchronous=true", "PUT"),
+                            (f"{management}/models/rgb?min_worker=1&synchronous=false", "PUT")):
+            assert requests.request(method, url, timeout=30).status_code in (200, 202)
+        deadline = time.monotonic() + 30
+        status, body = _ping(box.url)
+        while status == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling /ping as SageMaker does
+            status, body = _ping(box.url)
+        workers = requests.get(f"{management}/models/rgb", timeout=10).json()
+        workers = (workers[0] if isinstance(workers, list) else workers)["workers"]
+    finally:
+        box.stop()
+    assert any(w["status"] == "READY" for w in workers)  # MMS still calls it ready
+    assert status == 503 and body["status"] == "Unhealthy"
+    assert "the model does not answer: a probe got no answer within 3s" in body["reason"]
+
+
+def test_front_gives_mms_errors_the_contract_body():
+    """MMS's own answers ({code, type, message}, or an empty 413) leave the front as
+    {"error": {"code", "message"}}; the service's own error bodies are kept."""
+    from frame_infer.serving.front import FrontHandler
+
+    mms_503 = json.dumps({"code": 503, "type": "ServiceUnavailableException",
+                          "message": "No worker is available"}).encode()
+    assert json.loads(FrontHandler._as_contract(503, mms_503)) == {"error": {
+        "code": "model_unavailable",
+        "message": "No worker is available (ServiceUnavailableException)"}}
+    assert json.loads(FrontHandler._as_contract(413, b""))["error"]["code"] == \
+        "request_too_large"
+    own = json.dumps({"error": {"code": "no_images", "message": "empty"}}).encode()
+    assert json.loads(FrontHandler._as_contract(400, own)) == json.loads(own)
+    assert json.loads(FrontHandler._as_contract(502, b"<html>bad gateway</html>")) == {
+        "error": {"code": "http_502", "message": "<html>bad gateway</html>"}}
