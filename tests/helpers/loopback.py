@@ -39,3 +39,21 @@ class LoopbackHTTPServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class StandIn:
+    """Base of the loopback stand-ins: ``serve(Handler)`` in ``__init__``, then use the
+    object as a context manager; the server stops however the block ends."""
+
+    url: str
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._http = LoopbackHTTPServer(handler)
+        self.url = self._http.url
+
+    def __enter__(self):
+        self._http.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._http.stop()

@@ -21,7 +21,7 @@ from frame_infer.client.targets import HttpTarget, RetryPolicy
 
 from ..helpers.aws import s3_client_with_bucket, sagemaker_client
 from ..helpers.frames import write_frames
-from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
+from ..helpers.loopback import JsonHandler, StandIn
 from ..helpers.mms import model_url
 from ..helpers.rows import read_rows
 
@@ -42,7 +42,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-class AsyncSageMakerProxy:
+class AsyncSageMakerProxy(StandIn):
     """Stands in for SageMaker's asynchronous runtime API, the one part that cannot run here.
 
     ``POST /endpoints/{name}/async-invocations`` (what botocore sends for
@@ -97,8 +97,7 @@ class AsyncSageMakerProxy:
                            {"X-Amzn-SageMaker-OutputLocation": output,
                             "X-Amzn-SageMaker-FailureLocation": failure})
 
-        self._http = LoopbackHTTPServer(Handler)
-        self.url = self._http.url
+        self.serve(Handler)
 
     def process(self, input_location: str, content_type: str, output: str, failure: str):
         """What the endpoint does with a queued request: model answer -> S3."""
@@ -130,12 +129,8 @@ class AsyncSageMakerProxy:
         bucket, key = split_uri(output if status == 200 else failure)
         self._s3.put_object(Bucket=bucket, Key=key, Body=answer)
 
-    def __enter__(self):
-        self._http.start()
-        return self
-
     def __exit__(self, *exc):
-        self._http.stop()
+        super().__exit__(*exc)
         for worker in self._workers:
             worker.join(timeout=60)
 

@@ -17,7 +17,7 @@ from frame_infer.client.upload import upload_frames
 
 from ..helpers.aws import s3_client_with_bucket, sagemaker_client
 from ..helpers.frames import write_frames
-from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
+from ..helpers.loopback import JsonHandler, StandIn
 from ..helpers.mms import model_url, running_mms
 from ..helpers.rows import read_rows
 
@@ -98,7 +98,7 @@ def test_by_reference_the_service_fetches_from_s3(s3, s3_mms, tmp_path):
     assert codes == ["s3_forbidden", "s3_not_found", None]
 
 
-class SageMakerProxy:
+class SageMakerProxy(StandIn):
     """Stands in for SageMaker's runtime API, the one part that cannot run here.
 
     ``POST /endpoints/{name}/invocations`` goes to the real MMS ``/invocations``; a
@@ -138,15 +138,8 @@ class SageMakerProxy:
                         "Message": f"Received client error ({exc.code}) from primary"},
                         {"x-amzn-ErrorType": "ModelError"})
 
-        self._http = LoopbackHTTPServer(Handler)
-        self.url = self._http.url
+        self.serve(Handler)
 
-    def __enter__(self):
-        self._http.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._http.stop()
 
 
 def test_sagemaker_path_with_boto3(mms, tmp_path):

@@ -15,7 +15,7 @@ from frame_infer.client.targets import HttpTarget, RetryPolicy
 from frame_infer.serving.mms import ModelSettings
 
 from ..helpers.frames import write_frames
-from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
+from ..helpers.loopback import JsonHandler, StandIn
 from ..helpers.mms import model_url, running_mms
 from ..helpers.rows import read_rows
 
@@ -87,7 +87,7 @@ def test_max_payload_too_small_exits_1_with_frame_too_large(mms, tmp_path, capsy
     assert {r["error"]["code"] for r in read_rows(tmp_path / "out")} == {"frame_too_large"}
 
 
-class CutShortProxy:
+class CutShortProxy(StandIn):
     """Forwards to the real MMS, except that the first ``cut`` answers stop halfway: a
     chunked 200 whose body ends without its last chunk (the connection closes)."""
 
@@ -118,15 +118,8 @@ class CutShortProxy:
                 with urllib.request.urlopen(request, timeout=60) as resp:
                     self.send_json(resp.status, resp.read())
 
-        self._http = LoopbackHTTPServer(Handler)
-        self.url = self._http.url
+        self.serve(Handler)
 
-    def __enter__(self):
-        self._http.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._http.stop()
 
 
 def test_a_response_cut_short_is_retried_not_fatal(mms, tmp_path):
