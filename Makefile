@@ -49,9 +49,10 @@ constraints:
 clean:
 	rm -rf build .pytest_cache
 
-# Benchmarks (a quiet machine gives steadier numbers): writes benchmarks/results/.
+# Benchmarks (a quiet machine gives steadier numbers): writes build/bench/;
+# `make bench SAVE=1` also updates benchmarks/results/ (the README's table).
 bench: $(STAMP) java
-	OMP_NUM_THREADS=$$(nproc) $(BIN)/python -m benchmarks.bench
+	OMP_NUM_THREADS=$$(nproc) $(BIN)/python -m benchmarks.bench $(if $(SAVE),--save)
 
 # Load and faults against `frame-infer serve` (a few minutes; not in CI): writes
 # build/soak/soak.md; `make soak SAVE=1` also updates benchmarks/results/soak.md.

@@ -7,8 +7,12 @@ Rows, measured side by side in one run on this machine (order as in the issue):
 4 loaded once, batched forwards (MXNet), 5 the same on onnxruntime (the reference),
 6 served: the .mar on local MMS over HTTP with real 640x480 JPEG frames,
 7 end to end: ``frame-infer run`` on a 20-second 30 FPS video.
-Plus cold start (registration to READY) and worker memory over 5,000 requests.
-Writes benchmarks/results/bench.md, bench.json and bench.png.
+Plus cold start (registration to READY), worker memory over 5,000 requests, and a
+limit row: the model's FLOPs per image times the best engine's images/s, against the
+machine's single-precision GEMM peak measured through MXNet's BLAS in the same run.
+Served and end-to-end rows are noisy: each runs three times, median and range reported.
+Each row is printed as it finishes. Writes build/bench/bench.{md,json,png}; ``--save``
+also writes them to benchmarks/results/ (``make bench SAVE=1``).
 """
 from __future__ import annotations
 
@@ -39,6 +43,27 @@ from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxn
 
 BATCHES = (1, 4, 8, 16, 32, 64)
 RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+REPEATS = 3
+
+
+class Progress:
+    """Prints each finished row at once, with the elapsed time and the step it is at."""
+
+    def __init__(self, steps: int):
+        self.steps, self.done, self.started = steps, 0, time.perf_counter()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.steps} steps, {time.perf_counter() - self.started:.0f}s] "
+              f"{what}", flush=True)
+
+    def row(self, row: dict) -> dict:
+        spread = (f" (range {row['images_s_min']:.1f}-{row['images_s_max']:.1f})"
+                  if "images_s_min" in row else "")
+        print(f"    row {row['row']}: {row['path']}: {row['images_s']:.1f} images/s{spread}",
+              flush=True)
+        return row
 
 
 def machine() -> dict:
@@ -71,7 +96,7 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q)) if values else float("nan")
 
 
-def engine_rows(model: Path, seconds: float) -> list[dict]:
+def engine_rows(model: Path, seconds: float, progress: Progress) -> list[dict]:
     rows = []
     x = np.random.RandomState(0).uniform(0, 255, (64, 1, 64, 64)).astype(np.float32)
 
@@ -89,23 +114,63 @@ def engine_rows(model: Path, seconds: float) -> list[dict]:
     for _ in range(20):
         reload_once()
     per_image = (time.perf_counter() - started) / 20
-    rows.append({"row": 1, "path": "reload + bind per image, batch 1 (20 images, "
-                 "extrapolated)", "images_s": 1 / per_image, "p50_ms": per_image * 1000})
+    rows.append(progress.row({"row": 1, "path": "reload + bind per image, batch 1 (20 images, "
+                              "extrapolated)", "images_s": 1 / per_image,
+                              "p50_ms": per_image * 1000}))
     engine = MXNetEngine(str(model), "Input3", (1, 64, 64), 64, context="cpu")
     one = x[:1]
     r, lat = rate(lambda: engine.forward(one), 1, seconds)
-    rows.append({"row": 2, "path": "MXNet loaded once, batch 1, read after each",
-                 "images_s": r, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)})
+    rows.append(progress.row({"row": 2, "path": "MXNet loaded once, batch 1, read after each",
+                              "images_s": r, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)}))
     r, _ = rate(lambda: engine.forward(x, chunk_size=1), 64, seconds)
-    rows.append({"row": 3, "path": "MXNet loaded once, batch 1, one sync per 64",
-                 "images_s": r})
+    rows.append(progress.row({"row": 3, "path": "MXNet loaded once, batch 1, one sync per 64",
+                              "images_s": r}))
     ort = OnnxRuntimeEngine(str(model), "Input3", 64, threads=os.cpu_count())
     for row, name, eng in ((4, "MXNet", engine), (5, "onnxruntime", ort)):
         for b in BATCHES:
             r, lat = rate(lambda: eng.forward(x[:b]), b, seconds)
-            rows.append({"row": row, "path": f"{name} loaded once, batch {b}", "batch": b,
-                         "images_s": r, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99)})
+            rows.append(progress.row({"row": row, "path": f"{name} loaded once, batch {b}",
+                                      "batch": b, "images_s": r, "p50_ms": pct(lat, 50),
+                                      "p99_ms": pct(lat, 99)}))
+    progress.step("engines measured")
     return rows
+
+
+def model_flops(model: Path) -> float:
+    """Floating-point operations of one image's forward pass (2 per multiply-add) in the
+    convolutions and fully connected layers, from the ONNX graph with inferred shapes."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    graph = shape_inference.infer_shapes(onnx.load(str(model))).graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(graph.value_info) + list(graph.output) + list(graph.input)}
+    weights = {t.name: numpy_helper.to_array(t).shape for t in graph.initializer}
+    flops = 0.0
+    for node in graph.node:
+        if node.op_type == "Conv":
+            out = shapes[node.output[0]]  # (N, C_out, H, W)
+            c_out, c_in_per_group, kh, kw = weights[node.input[1]]
+            flops += 2.0 * c_out * out[2] * out[3] * c_in_per_group * kh * kw
+        elif node.op_type in ("Gemm", "MatMul"):
+            k, n = weights[node.input[1]][-2:]
+            flops += 2.0 * k * n
+    return flops
+
+
+def gemm_peak(seconds: float) -> float:
+    """Single-precision GEMM FLOP/s through MXNet's BLAS (the engines' kernels' peer)."""
+    import mxnet as mx
+
+    n = 2048
+    a = mx.nd.random.uniform(shape=(n, n), dtype="float32")
+    b = mx.nd.random.uniform(shape=(n, n), dtype="float32")
+
+    def multiply():
+        mx.nd.dot(a, b).wait_to_read()
+
+    r, _ = rate(multiply, 1, seconds)
+    return r * 2.0 * n ** 3
 
 
 class RssSampler:
@@ -178,7 +243,15 @@ def start_server(store: Path, work: Path, engine: str, batch_size: int,
 SERVED_SETTINGS = (("on", 4, 1), ("off", 1, 1), ("off", 1, 2))
 
 
-def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies) -> tuple[list, dict]:
+def median_of(runs: list[dict]) -> dict:
+    """The run with the median images/s, with the range of all runs."""
+    ordered = sorted(runs, key=lambda r: r["images_s"])
+    return {**ordered[len(ordered) // 2], "images_s_min": ordered[0]["images_s"],
+            "images_s_max": ordered[-1]["images_s"], "runs": len(runs)}
+
+
+def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies,
+                progress: Progress) -> tuple[list, dict]:
     rows, extra = [], {}
     frames = local_frames(frames_dir)
     for engine in ("mxnet", "onnxruntime"):
@@ -189,41 +262,51 @@ def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies) -> tup
             try:
                 url = f"{server.inference_url}/predictions/ferplus"
                 for concurrency in concurrencies:
-                    target = TimedTarget(url)
-                    out = Path(tempfile.mkdtemp(dir=work))
-                    with RssSampler(server) as rss:
-                        t = time.perf_counter()
-                        summary = predict(frames, target, out, PredictOptions(
-                            batch_size=16, concurrency=concurrency, progress=False))
-                        elapsed = time.perf_counter() - t
-                    assert summary.predicted == len(frames), summary
-                    rows.append({"row": 6, "path": f"served {engine}, {workers} worker"
-                                 f"{'s' if workers > 1 else ''}, MMS batching {batching}, "
-                                 f"{concurrency} in flight, 16 frames/request",
-                                 "engine": engine, "images_s": len(frames) / elapsed,
-                                 "p50_ms": pct(target.latencies, 50),
-                                 "p99_ms": pct(target.latencies, 99),
-                                 "rss_mb": rss.peak / 2**20})
+                    runs = []
+                    for _ in range(REPEATS):
+                        target = TimedTarget(url)
+                        out = Path(tempfile.mkdtemp(dir=work))
+                        with RssSampler(server) as rss:
+                            t = time.perf_counter()
+                            summary = predict(frames, target, out, PredictOptions(
+                                batch_size=16, concurrency=concurrency, progress=False))
+                            elapsed = time.perf_counter() - t
+                        assert summary.predicted == len(frames), summary
+                        runs.append({"row": 6, "path": f"served {engine}, {workers} worker"
+                                     f"{'s' if workers > 1 else ''}, MMS batching {batching}, "
+                                     f"{concurrency} in flight, 16 frames/request",
+                                     "engine": engine, "images_s": len(frames) / elapsed,
+                                     "p50_ms": pct(target.latencies, 50),
+                                     "p99_ms": pct(target.latencies, 99),
+                                     "rss_mb": rss.peak / 2**20})
+                    rows.append(progress.row(median_of(runs)))
             finally:
                 server.stop()
+            progress.step(f"served {engine}, batching {batching}, {workers} worker(s)")
     return rows, extra
 
 
-def end_to_end(store: Path, video: Path, work: Path) -> dict:
+def end_to_end(store: Path, video: Path, work: Path, progress: Progress) -> dict:
     server, _ = start_server(store, work, "mxnet", 1, workers=2)
+    runs = []
     try:
-        out = Path(tempfile.mkdtemp(dir=work))
-        options = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
-                                                    progress=False))
-        t = time.perf_counter()
-        result = run_job(video, out, f"{server.inference_url}/predictions/ferplus", options)
-        total = time.perf_counter() - t
+        for _ in range(REPEATS):
+            out = Path(tempfile.mkdtemp(dir=work))
+            options = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
+                                                        progress=False))
+            t = time.perf_counter()
+            result = run_job(video, out, f"{server.inference_url}/predictions/ferplus",
+                             options)
+            total = time.perf_counter() - t
+            parts = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+            runs.append({"row": 7, "path": "end to end: `frame-infer run`, 20 s 30 FPS "
+                         f"video, MXNet, 2 workers ({parts})",
+                         "images_s": result.frames / total, "total_s": total})
     finally:
         server.stop()
-    parts = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
-    return {"row": 7, "path": f"end to end: `frame-infer run`, 20 s 30 FPS video, MXNet, "
-                   f"2 workers ({parts})",
-            "images_s": result.frames / total, "total_s": total}
+    row = progress.row(median_of(runs))
+    progress.step("end to end")
+    return row
 
 
 def soak(store: Path, work: Path, requests: int) -> dict:
@@ -250,17 +333,18 @@ def soak(store: Path, work: Path, requests: int) -> dict:
     return {"requests": requests, "rss_mb": samples}
 
 
-def write_results(info: dict, rows: list[dict], extra: dict) -> None:
+def write_results(info: dict, rows: list[dict], extra: dict, out: Path) -> None:
     reference = max(r["images_s"] for r in rows if r["row"] == 5)
     for r in rows:
         r["vs_ort_best"] = r["images_s"] / reference
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench.json").write_text(json.dumps({"machine": info, "rows": rows, **extra},
-                                                   indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"machine": info, "rows": rows, **extra},
+                                               indent=2))
     lines = [f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, "
              f"{info['memory_gib']} GiB; Python {info['python']}, MXNet {info['mxnet']}, "
              f"onnxruntime {info['onnxruntime']}. One run, side by side; ratios are to the "
-             "best onnxruntime row (5).", "",
+             "best onnxruntime row (5). Rows 6 and 7: median of "
+             f"{REPEATS} runs, range in brackets.", "",
              "| row | path | images/s | p50 ms | p99 ms | worker RSS MB | × ORT best |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
 
@@ -268,44 +352,71 @@ def write_results(info: dict, rows: list[dict], extra: dict) -> None:
         return "" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
     for r in rows:
-        lines.append(f"| {r['row']} | {r['path']} | {fmt(r['images_s'])} | "
+        spread = (f" [{r['images_s_min']:.1f}–{r['images_s_max']:.1f}]"
+                  if "images_s_min" in r else "")
+        lines.append(f"| {r['row']} | {r['path']} | {fmt(r['images_s'])}{spread} | "
                      f"{fmt(r.get('p50_ms'))} | {fmt(r.get('p99_ms'))} | "
                      f"{fmt(r.get('rss_mb'), '.0f')} | {r['vs_ort_best']:.2f} |")
+    limit = extra.get("limit")
+    if limit:
+        lines += ["", f"Limit: the model does {limit['gflop_per_image']:.2f} GFLOP per image; "
+                  f"the best engine row ({limit['best_path']}, {limit['best_images_s']:.1f} "
+                  f"images/s) runs {limit['achieved_gflops']:.0f} GFLOP/s against a "
+                  f"{limit['peak_gflops']:.0f} GFLOP/s single-precision GEMM peak measured "
+                  f"through MXNet's BLAS in this run: {limit['fraction']:.0%} of peak. "
+                  + (f"At most {1 / limit['fraction']:.1f}x is left for any engine on this "
+                     "machine." if limit["fraction"] < 1 else
+                     "Above 100%: the engines' 3x3 convolutions use Winograd-style "
+                     "kernels that need fewer multiplies than the direct count, so the "
+                     "direct FLOP count overstates the work; little headroom is left.")]
     lines += ["", "Cold start, registration to READY: " + ", ".join(
         f"{k} {v:.1f}s" for k, v in extra.get("cold_start_s", {}).items())]
     if "soak" in extra:
         lines.append("Worker RSS over " + str(extra["soak"]["requests"]) + " requests "
                      "(requests: MB): " + ", ".join(f"{n}: {m:.0f}"
                                                   for n, m in extra["soak"]["rss_mb"]))
-    (RESULTS / "bench.md").write_text("\n".join(lines) + "\n")
+    (out / "bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(rows)
+    plot(rows, out / "bench.png")
 
 
-def plot(rows: list[dict]) -> None:
+def plot(rows: list[dict], path: Path) -> None:
+    """Horizontal bars on a linear axis, each labelled with its value (and range), with
+    the full row names; one colour per kind of row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(rows) + 1.5))
-    labels = [f"{r['row']}: {r['path'][:70]}" for r in rows]
-    colors = [f"C{r['row']}" for r in rows]
-    ax.barh(range(len(rows)), [r["images_s"] for r in rows], color=colors)
-    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    fig, ax = plt.subplots(figsize=(13, 0.3 * len(rows) + 1.6))
+    values = [r["images_s"] for r in rows]
+    ax.barh(range(len(rows)), values, color=[f"C{r['row']}" for r in rows])
+    for i, r in enumerate(rows):
+        if "images_s_min" in r:
+            ax.plot([r["images_s_min"], r["images_s_max"]], [i, i], color="black", lw=1)
+        right = max(r["images_s"], r.get("images_s_max", 0))
+        ax.text(right + max(values) * 0.01, i, f"{r['images_s']:.0f}", va="center",
+                fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{r['row']}: {r['path']}" for r in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("images per second (log scale)")
-    ax.set_title("FER+-architecture model, 600 frames: images/s by path")
+    ax.set_xlim(0, max(max(values), *(r.get('images_s_max', 0) for r in rows)) * 1.12)
+    ax.set_xlabel("images per second (higher is better; black line: range of 3 runs)")
+    ax.set_title("Images/s by path, FER+-architecture model (rows: 1 reload per image, "
+                 "2-5 engine, 6 served, 7 end to end)", fontsize=9, loc="right")
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(RESULTS / "bench.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="per engine measurement")
     parser.add_argument("--soak-requests", type=int, default=5000)
-    parser.add_argument("--concurrency", default="1,2,4,8")
+    parser.add_argument("--concurrency", default="2,4,8")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench",
+                        help="where bench.md, bench.json and bench.png go")
+    parser.add_argument("--save", action="store_true",
+                        help="also write them to benchmarks/results/ (the README's table)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="frame-infer-bench-"))
     try:
@@ -317,14 +428,29 @@ def main(argv=None) -> int:
         extract_frames(video, frames_dir, progress=False)
         info = machine()
         print(f"machine: {info}", flush=True)
-        rows = engine_rows(model, args.seconds)
+        progress = Progress(steps=2 + 2 * len(SERVED_SETTINGS) + 1 + bool(args.soak_requests))
+        rows = engine_rows(model, args.seconds, progress)
+        best = max((r for r in rows if r["row"] in (4, 5)), key=lambda r: r["images_s"])
+        flops, peak = model_flops(model), gemm_peak(args.seconds)
+        achieved = flops * best["images_s"]
+        limit = {"gflop_per_image": flops / 1e9, "best_path": best["path"],
+                 "best_images_s": best["images_s"], "achieved_gflops": achieved / 1e9,
+                 "peak_gflops": peak / 1e9, "fraction": achieved / peak}
+        progress.step(f"limit: {achieved / 1e9:.0f} of {peak / 1e9:.0f} GFLOP/s "
+                      f"({achieved / peak:.0%} of the GEMM peak)")
         served, extra = served_rows(store, frames_dir, work,
-                                    [int(c) for c in args.concurrency.split(",")])
+                                    [int(c) for c in args.concurrency.split(",")], progress)
+        extra["limit"] = limit
         rows += served
-        rows.append(end_to_end(store, video, work))
+        rows.append(end_to_end(store, video, work, progress))
         if args.soak_requests:
             extra["soak"] = soak(store, work, args.soak_requests)
-        write_results(info, rows, extra)
+            progress.step("worker memory over many requests")
+        write_results(info, rows, extra, args.out)
+        if args.save:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            for name in ("bench.md", "bench.json", "bench.png"):
+                shutil.copy(args.out / name, RESULTS / name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
