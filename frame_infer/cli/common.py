@@ -72,6 +72,27 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                              "request is retried")
 
 
+def add_face_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--faces", action="store_true",
+                        help="find faces (OpenCV Haar cascade) in every frame and predict "
+                             "each face crop: one result row per face, one 'no face' row "
+                             "per frame without any")
+    parser.add_argument("--face-margin", type=float, default=0.1, metavar="FRACTION",
+                        help="--faces: margin around the square face box, as a fraction of "
+                             "its side, on every side (0.1)")
+    parser.add_argument("--detect-width", type=at_least(48), default=320, metavar="PIXELS",
+                        help="--faces: width of the copy faces are searched in (320)")
+
+
+def face_options(args: argparse.Namespace):
+    """The :class:`FaceOptions` of ``--faces``, or None without it."""
+    from ..client.faces import FaceOptions
+
+    if not args.faces:
+        return None
+    return FaceOptions(detect_width=args.detect_width, margin=args.face_margin)
+
+
 def predict_options(args: argparse.Namespace):
     """The :class:`PredictOptions` the request flags describe."""
     from ..client.options import PredictOptions
@@ -97,9 +118,15 @@ def print_summary(summary) -> None:
 
     sent = summary.frames - summary.skipped
     rate = sent / summary.seconds if summary.seconds else 0.0
-    print(f"{summary.frames} frames: {summary.predicted} predicted, {summary.errors} errors, "
-          f"{summary.skipped} already done; {summary.requests} requests in "
-          f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)")
+    if summary.faces_mode:
+        print(f"{summary.frames} rows: {summary.predicted} faces predicted, {summary.errors} "
+              f"errors, {summary.no_face} frames without a face, {summary.skipped} already "
+              f"done; {summary.requests} requests in {summary.seconds:.1f}s "
+              f"({rate:.1f} rows/s)")
+    else:
+        print(f"{summary.frames} frames: {summary.predicted} predicted, {summary.errors} "
+              f"errors, {summary.skipped} already done; {summary.requests} requests in "
+              f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)")
     if summary.output:
         print(f"results in frame order: {summary.output}")
     for code, (count, sample) in summary.error_codes.items():
@@ -124,5 +151,5 @@ def print_job(result) -> None:
 
 
 def job_exit_code(result) -> int:
-    """0 when every frame has a prediction, else 1."""
+    """0 when every frame (face mode: every face) has a prediction, else 1."""
     return 0 if result.summary.complete else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import positive
+from .common import add_face_arguments, face_options, positive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,13 +12,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for frames + manifest")
     parser.add_argument("--fps", type=positive, default=30.0, help="frames per second (30)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality 1-100 (90)")
+    add_face_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..client.extract import extract_video
     from ..client.manifest import manifest_path
 
-    frames, duration = extract_video(args.video, args.out, args.fps, args.quality)
+    faces = face_options(args)
+    frames, duration = extract_video(args.video, args.out, args.fps, args.quality,
+                                     faces=faces)
     print(f"extracted {len(frames)} frames at {args.fps:g} fps from {duration:.2f} s of "
           f"{args.video} into {args.out} (manifest {manifest_path(args.out)})")
+    if faces is not None:
+        found = sum(len(frame.faces) for frame in frames)
+        empty = sum(not frame.faces for frame in frames)
+        print(f"{found} faces cropped into {args.out / 'faces'}; {empty} frames without a face")
     return 0

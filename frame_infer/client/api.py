@@ -32,6 +32,7 @@ from typing import Any, Iterable, Union
 from model_handler.wire import error_body
 
 from ..errors import InputError
+from .faces import FaceOptions
 from .job import JobResult, run_job
 from .options import JobOptions, PredictOptions
 from .payload import TooLarge, pack
@@ -191,8 +192,14 @@ class Client:
         return run_predict(str(source), out, self.endpoint, self.options, target=self.target)
 
     def predict_video(self, video: str | Path, out: str | Path, bucket: str | None = None,
-                      re_extract: bool = False) -> JobResult:
+                      re_extract: bool = False, faces: bool | FaceOptions = False
+                      ) -> JobResult:
         """``frame-infer run``: extract, (upload to ``bucket``), predict, report into
-        ``out``; returns the job's summary (counts, timings, the report's paths)."""
+        ``out``; returns the job's summary (counts, timings, the report's paths).
+
+        ``faces=True`` (or a :class:`FaceOptions`) is ``run --faces``: each face found
+        is predicted on its own, one row per face (local frames only, no ``bucket``)."""
+        face_options = FaceOptions() if faces is True else (faces or None)
         return run_job(video, out, self.endpoint,
-                       JobOptions(predict=self.options, bucket=bucket, re_extract=re_extract))
+                       JobOptions(predict=self.options, bucket=bucket, re_extract=re_extract,
+                                  faces=face_options))

@@ -17,14 +17,18 @@ import io
 import math
 import re
 import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import av
 from tqdm import tqdm
 
 from ..errors import InputError, VideoError
-from .manifest import Frame, frame_id, manifest_path, write_manifest
+from .manifest import FACES_DIR, Frame, face_file_id, frame_id, manifest_path, \
+    write_manifest
 from .samples import make_sample_video, make_vfr_video, read_frame_number, synthetic_frames
 
 __all__ = ["VideoError", "extract_frames", "extract_video", "make_sample_video",
@@ -67,12 +71,121 @@ def _encode_jpeg(frame: av.VideoFrame, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _samples(container, stream, video: Path, rate: Fraction, state: dict
+             ) -> Iterator[tuple[int, Fraction, "av.VideoFrame"]]:
+    """``(k, source time, decoded frame)`` for every ``t_k = k / rate`` before the end.
+
+    A source frame shown at several ``t_k`` is yielded as the same object each time (so
+    its encoding can be reused). ``state["end"]`` holds the video's end once exhausted.
+    """
+    nominal = stream.average_rate or stream.guessed_rate
+    origin = (stream.start_time * stream.time_base
+              if stream.start_time is not None else None)
+    current = None  # (time, av frame): the frame on screen now
+    last_gap = Fraction(1) / (nominal or rate)
+    count = 0
+
+    def until(limit: Fraction):
+        # Every t_k before `limit` shows the current frame.
+        nonlocal count
+        while Fraction(count) / rate + SLACK < limit:
+            yield count, current[0], current[1]
+            count += 1
+
+    for decoded in container.decode(stream):
+        if decoded.pts is None:  # rare (raw elementary streams): assume even spacing
+            time = current[0] + last_gap if current else Fraction(0)
+        else:
+            time = decoded.pts * (decoded.time_base or stream.time_base)
+            if origin is None:
+                origin = time
+            time -= origin
+        if decoded.duration:
+            last_gap = decoded.duration * (decoded.time_base or stream.time_base)
+        if current is not None:
+            if time <= current[0]:
+                continue  # a timestamp going backwards is a broken packet; keep order
+            yield from until(time)
+        current = (time, decoded)
+    if current is None:
+        raise VideoError(f"{video}: the video stream has no decodable frames; "
+                         "re-export the video")
+    end = current[0] + last_gap  # the last frame stays on screen for its duration
+    if count == 0 and end <= SLACK:
+        end = 2 * SLACK  # a single still: still one output frame
+    yield from until(end)
+    state["end"] = end
+
+
+def _frame(out_dir: Path, k: int, rate: Fraction, source_time: Fraction, data: bytes,
+           faces: list[dict] | None = None) -> Frame:
+    name = f"{frame_id(k)}.jpg"
+    (out_dir / name).write_bytes(data)
+    return Frame(index=k, timestamp=float(Fraction(k) / rate), file=name, size=len(data),
+                 sha256=hashlib.sha256(data).hexdigest(),
+                 extra={"source_time": float(source_time)}, faces=faces)
+
+
+def _face_entries(out_dir: Path, k: int, crops: list) -> list[dict]:
+    """Write frame ``k``'s face crops; their manifest entries."""
+    entries = []
+    for number, crop in enumerate(crops):
+        name = f"{FACES_DIR}/{face_file_id(k, number)}.jpg"
+        (out_dir / name).write_bytes(crop.data)
+        entries.append({"face": number, "box": list(crop.box), "crop": list(crop.crop),
+                        "file": name, "size": len(crop.data),
+                        "sha256": hashlib.sha256(crop.data).hexdigest()})
+    return entries
+
+
+def _encode_and_detect(rgb, quality: int, detector) -> tuple[bytes, list]:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue(), detector.faces(rgb)
+
+
+def _with_faces(samples, out_dir: Path, rate: Fraction, quality: int, detector, emit) -> None:
+    """Encode and detect on a pool of threads (OpenCV and Pillow release the GIL, so
+    every core works), emitting frames in order as their work completes."""
+    (out_dir / FACES_DIR).mkdir(exist_ok=True)
+    threads = detector.options.threads
+    pending: deque = deque()  # (k, source time, future), in frame order
+    with ThreadPoolExecutor(threads, thread_name_prefix="faces") as pool:
+        last = None  # (decoded frame, future): a repeated frame is worked on once
+        try:
+            for k, source_time, decoded in samples:
+                if last is None or last[0] is not decoded:
+                    rgb = decoded.to_ndarray(format="rgb24")
+                    last = (decoded, pool.submit(_encode_and_detect, rgb, quality, detector))
+                pending.append((k, source_time, last[1]))
+                # Bounded look-ahead: emit what is done, wait when too much is queued.
+                while pending and (pending[0][2].done() or len(pending) > 2 * threads):
+                    k0, time0, future = pending.popleft()
+                    data, crops = future.result()
+                    emit(_frame(out_dir, k0, rate, time0, data,
+                                _face_entries(out_dir, k0, crops)))
+            while pending:
+                k0, time0, future = pending.popleft()
+                data, crops = future.result()
+                emit(_frame(out_dir, k0, rate, time0, data, _face_entries(out_dir, k0, crops)))
+        finally:
+            for _, _, future in pending:
+                future.cancel()
+
+
 def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
-                  on_frame=None) -> tuple[list[Frame], float]:
+                  on_frame=None, faces=None) -> tuple[list[Frame], float]:
     """:func:`extract_frames`, also returning the video's duration in seconds."""
     video, out_dir, rate = Path(video), Path(out_dir), _rate(fps)
     if not 1 <= int(quality) <= 100:
         raise InputError(f"quality must be 1..100, got {quality}")
+    detector = None
+    if faces is not None:
+        from .faces import FaceDetector
+
+        detector = FaceDetector(faces)  # fails before any file is touched
     container = _open_video(video)
     # Validated before anything in out_dir is touched: a typo must not cost a good folder.
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,58 +193,32 @@ def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
     # must leave no manifest rather than a wrong one.
     manifest_path(out_dir).unlink(missing_ok=True)
     frames: list[Frame] = []
+    state: dict = {}
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        nominal = stream.average_rate or stream.guessed_rate
         estimate = (stream.duration * stream.time_base if stream.duration
                     else Fraction(container.duration or 0, av.time_base))
         bar = tqdm(total=math.ceil(estimate * rate) or None, unit="frame",
                    desc=f"extract {video.name}", leave=False,
                    disable=not (progress and sys.stderr.isatty()))
-        origin = (stream.start_time * stream.time_base
-                  if stream.start_time is not None else None)
-        current = None  # [time, av frame, jpeg bytes or None]: the frame on screen now
-        last_gap = Fraction(1) / (nominal or rate)
 
-        def emit_until(limit: Fraction) -> None:
-            # Every t_k before `limit` shows the current frame; encode it once, on demand.
-            while Fraction(len(frames)) / rate + SLACK < limit:
-                if current[2] is None:
-                    current[2] = _encode_jpeg(current[1], quality)
-                k, data = len(frames), current[2]
-                name = f"{frame_id(k)}.jpg"
-                (out_dir / name).write_bytes(data)
-                frames.append(Frame(index=k, timestamp=float(Fraction(k) / rate), file=name,
-                                    size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                                    extra={"source_time": float(current[0])}))
-                bar.update(1)
-                if on_frame is not None:
-                    on_frame(frames[-1])
+        def emit(frame: Frame) -> None:
+            frames.append(frame)
+            bar.update(1)
+            if on_frame is not None:
+                on_frame(frame)
 
+        samples = _samples(container, stream, video, rate, state)
         try:
-            for decoded in container.decode(stream):
-                if decoded.pts is None:  # rare (raw elementary streams): assume even spacing
-                    time = current[0] + last_gap if current else Fraction(0)
-                else:
-                    time = decoded.pts * (decoded.time_base or stream.time_base)
-                    if origin is None:
-                        origin = time
-                    time -= origin
-                if decoded.duration:
-                    last_gap = decoded.duration * (decoded.time_base or stream.time_base)
-                if current is not None:
-                    if time <= current[0]:
-                        continue  # a timestamp going backwards is a broken packet; keep order
-                    emit_until(time)
-                current = [time, decoded, None]
-            if current is None:
-                raise VideoError(f"{video}: the video stream has no decodable frames; "
-                                 "re-export the video")
-            end = current[0] + last_gap  # the last frame stays on screen for its duration
-            if len(frames) == 0 and end <= SLACK:
-                end = 2 * SLACK  # a single still: still one output frame
-            emit_until(end)
+            if detector is not None:
+                _with_faces(samples, out_dir, rate, quality, detector, emit)
+            else:
+                encoded = (None, b"")  # (decoded frame, its JPEG): encode once, on demand
+                for k, source_time, decoded in samples:
+                    if encoded[0] is not decoded:
+                        encoded = (decoded, _encode_jpeg(decoded, quality))
+                    emit(_frame(out_dir, k, rate, source_time, encoded[1]))
         except av.error.FFmpegError as exc:
             raise VideoError(f"{video}: decoding failed after {len(frames)} frames ({exc}); "
                              "the file may be truncated or damaged: re-export it") from None
@@ -142,12 +229,17 @@ def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
         match = FRAME_FILE.match(stale.name)
         if match and int(match.group(1)) >= len(frames):
             stale.unlink()
+    if detector is not None:
+        kept = {entry["file"] for frame in frames for entry in frame.faces}
+        for stale in (out_dir / FACES_DIR).glob("frame_*.jpg"):
+            if f"{FACES_DIR}/{stale.name}" not in kept:
+                stale.unlink()
     write_manifest(out_dir, frames)
-    return frames, float(end)
+    return frames, float(state["end"])
 
 
 def extract_frames(video, out_dir, fps: float = 30.0, quality: int = 90,
-                   progress: bool = True, on_frame=None) -> list[Frame]:
+                   progress: bool = True, on_frame=None, faces=None) -> list[Frame]:
     """Write ``frame_{k:06d}.jpg`` for each ``t_k = k / fps`` before the end, plus the manifest.
 
     Frame ``k`` is the decoded frame displayed at ``t_k`` by the stream's timestamps and
@@ -155,5 +247,10 @@ def extract_frames(video, out_dir, fps: float = 30.0, quality: int = 90,
     removed. Raises :class:`VideoError` (a ``ValueError``) for a missing file, a file
     that is not a video, or one without a video stream. ``on_frame(frame)`` is called as
     soon as each frame's file is written (``run`` predicts while extraction goes on).
+
+    With ``faces`` (a :class:`~frame_infer.client.faces.FaceOptions`) every frame is also
+    searched for faces: each face's crop is written to ``faces/frame_{k:06d}_face{n}.jpg``
+    and the frame's manifest line lists them (``faces``: face number, box, crop square,
+    file, size, sha256; an empty list when the frame has none).
     """
-    return extract_video(video, out_dir, fps, quality, progress, on_frame)[0]
+    return extract_video(video, out_dir, fps, quality, progress, on_frame, faces)[0]

@@ -6,6 +6,9 @@ and predicted from S3 (as bytes, or as references with ``--by-reference``), and 
 report is copied next to them. Rerunning the same command resumes: frames are
 re-extracted only when missing, uploads skip what is there, predict sends only frames
 without a result.
+
+With ``faces`` the frames are also searched for faces while they are cut (a pool of
+threads, every core) and each face crop is predicted as it is written.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from .extract import extract_frames
 from .manifest import manifest_path, read_manifest
 from .options import JobOptions
 from .report import write_report
-from .sources import FrameRef
+from .sources import frame_refs
 from .upload import upload_frames
 
 
@@ -42,18 +45,21 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
     timings: dict[str, float] = {}
     frames_dir = out / "frames"
     started = time.monotonic()
-    have_frames = manifest_path(frames_dir).exists() and not options.re_extract
+    have_frames = (manifest_path(frames_dir).exists() and not options.re_extract
+                   and _same_mode(frames_dir, options.faces is not None))
     if not options.bucket and not have_frames:
         # Predict while extracting: the two overlap instead of adding up.
-        stream, extractor = _extract_streaming(video, frames_dir, request.fps)
+        stream, extractor, counted = _extract_streaming(video, frames_dir, request.fps,
+                                                        options.faces)
         summary = predict_step.run_predict(str(frames_dir), out, endpoint, request,
                                            frames=stream)
         extractor.join()
         timings["extract + predict"] = time.monotonic() - started
-        frame_count = summary.frames
+        frame_count = counted["frames"]
     else:
         frames = (read_manifest(frames_dir) if have_frames else  # resume: already cut
-                  extract_frames(video, frames_dir, fps=request.fps, progress=request.progress))
+                  extract_frames(video, frames_dir, fps=request.fps, progress=request.progress,
+                                 faces=options.faces))
         timings["extract"] = time.monotonic() - started
         source = str(frames_dir)
         if options.bucket:
@@ -76,16 +82,26 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
                      timeline_png=paths.timeline_png if paths else None, seconds=timings)
 
 
-def _extract_streaming(video: Path, frames_dir: Path, fps: float):
-    """Extract in a thread; yield each frame as soon as its file is written.
+def _same_mode(frames_dir: Path, faces: bool) -> bool:
+    """True when the frames folder was cut the way this job wants (with or without faces);
+    otherwise it is cut again rather than predicted in the wrong mode."""
+    frames = read_manifest(frames_dir)
+    return all((frame.faces is not None) == faces for frame in frames)
+
+
+def _extract_streaming(video: Path, frames_dir: Path, fps: float, faces=None):
+    """Extract in a thread; yield what to predict of each frame (the frame, or its faces)
+    as soon as its files are written; the third value counts the frames yielded.
 
     An extraction error is raised from the stream after the frames before it."""
     frames: queue.Queue = queue.Queue()
     done, errors = object(), []
+    counted = {"frames": 0}
 
     def extract():
         try:
-            extract_frames(video, frames_dir, fps=fps, progress=False, on_frame=frames.put)
+            extract_frames(video, frames_dir, fps=fps, progress=False, on_frame=frames.put,
+                           faces=faces)
         except BaseException as exc:  # handed to the consumer below
             errors.append(exc)
         finally:
@@ -96,8 +112,9 @@ def _extract_streaming(video: Path, frames_dir: Path, fps: float):
 
     def stream():
         while (frame := frames.get()) is not done:
-            yield FrameRef(frame.index, frame.timestamp, path=frames_dir / frame.file)
+            counted["frames"] += 1
+            yield from frame_refs(frame, frames_dir)
         if errors:
             raise errors[0]
 
-    return stream(), thread
+    return stream(), thread, counted

@@ -7,6 +7,11 @@ answered for that image: a prediction, or a per-image error such as ``invalid_im
 (``model_handler.wire.IMAGE_ERROR_CODES``). Whatever failed the whole request (404, 5xx,
 a timeout, ``request_failed``, a frame the client could not send) is sent again; with
 ``retry_errors`` the per-image errors are too.
+
+Rows are keyed by :func:`row_key`: ``(index, face)``. A whole-frame row has no ``face``
+key (its key is ``(index, WHOLE_FRAME)``); in face mode each face has its own row
+(``face`` 0, 1, …) and a frame without a face one row with ``"face": null``. Methods
+that take a key also take a bare frame index, meaning that frame's whole-frame row.
 """
 from __future__ import annotations
 
@@ -19,6 +24,21 @@ from model_handler.wire import IMAGE_ERROR_CODES
 
 JOURNAL_NAME = "predictions.journal.jsonl"
 PREDICTIONS_NAME = "predictions.jsonl"
+WHOLE_FRAME = "frame"
+"""The face part of a whole-frame row's key (such rows have no ``face`` field)."""
+
+
+def row_key(row: dict) -> tuple:
+    """``(index, face)``: face is a number, None (a frame without a face) or WHOLE_FRAME."""
+    return int(row["index"]), row.get("face", WHOLE_FRAME)
+
+
+def _key(key) -> tuple:
+    return key if isinstance(key, tuple) else (int(key), WHOLE_FRAME)
+
+
+def _order(key: tuple) -> tuple[int, int]:
+    return key[0], key[1] if isinstance(key[1], int) else -1
 
 
 def is_final(row: dict) -> bool:
@@ -33,28 +53,32 @@ class Journal:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / JOURNAL_NAME
         self._lock = threading.Lock()
-        self.rows: dict[int, dict] = self._load()
+        self.rows: dict[tuple, dict] = self._load()
 
-    def _load(self) -> dict[int, dict]:
-        rows: dict[int, dict] = {}
+    def _load(self) -> dict[tuple, dict]:
+        rows: dict[tuple, dict] = {}
         if not self.path.exists():
             return rows
         with open(self.path) as f:
             for line in f:
                 try:
                     row = json.loads(line)
-                    index = int(row["index"])
-                except (ValueError, KeyError, TypeError):
+                    key = row_key(row)
+                except (ValueError, KeyError, TypeError, AttributeError):
                     continue  # a line cut short by a crash
                 # A final result is never replaced by a later non-final one.
-                if index not in rows or not is_final(rows[index]) or is_final(row):
-                    rows[index] = row
+                if key not in rows or not is_final(rows[key]) or is_final(row):
+                    rows[key] = row
         return rows
 
-    def done(self, index: int, retry_errors: bool = False) -> bool:
-        """True when ``index`` needs no sending: it has a final row (with
+    def row(self, key) -> dict | None:
+        """The row of ``key`` (or of a frame index's whole-frame row), if any."""
+        return self.rows.get(_key(key))
+
+    def done(self, key, retry_errors: bool = False) -> bool:
+        """True when ``key`` needs no sending: it has a final row (with
         ``retry_errors``, only a prediction counts)."""
-        row = self.rows.get(index)
+        row = self.rows.get(_key(key))
         if row is None:
             return False
         return "error" not in row if retry_errors else is_final(row)
@@ -67,14 +91,14 @@ class Journal:
                 f.flush()
                 os.fsync(f.fileno())
             for row in rows:
-                self.rows[row["index"]] = row
+                self.rows[row_key(row)] = row
 
-    def write_ordered(self, indices: list[int]) -> Path:
-        """``predictions.jsonl``: exactly one row per frame, in frame order."""
+    def write_ordered(self, keys: list) -> Path:
+        """``predictions.jsonl``: exactly one row per key, in frame (then face) order."""
         path = self.out_dir / PREDICTIONS_NAME
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w") as f:
-            for index in sorted(indices):
-                f.write(json.dumps(self.rows[index]) + "\n")
+            for key in sorted((_key(k) for k in keys), key=_order):
+                f.write(json.dumps(self.rows[key]) + "\n")
         os.replace(tmp, path)
         return path

@@ -2,7 +2,8 @@
 
 ``extract`` writes it, ``upload`` adds S3 keys, ``predict`` and ``report`` read it. It is
 rewritten atomically (temp file + rename), so an interrupted step never leaves half a
-manifest behind.
+manifest behind. A line has ``faces`` only when the frames were extracted with faces
+(``extract --faces``); a whole-frame manifest is written exactly as before.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 from ..errors import InputError, NotFoundError
 
 MANIFEST_NAME = "manifest.jsonl"
+FACES_DIR = "faces"
+"""Subfolder of the frames folder holding the face crops."""
+FACE_KEYS = ("face", "box", "crop", "file", "size", "sha256")
 
 
 @dataclass
@@ -30,6 +34,11 @@ class Frame:
     s3_key: str | None = None
     """Key in the bucket after upload (bucket and prefix are in the manifest's folder URI)."""
     extra: dict = field(default_factory=dict)
+    faces: list[dict] | None = None
+    """Face mode only: one entry per face found, left to right (``face`` 0, 1, …; ``box``
+    [x, y, w, h] in the frame's pixels; ``crop`` [x, y, side], the square cut; ``file``,
+    ``size``, ``sha256`` of the crop); ``[]`` for a frame without a face. None: whole
+    frames (the key is then absent from the file)."""
 
     @property
     def frame_id(self) -> str:
@@ -38,6 +47,11 @@ class Frame:
 
 def frame_id(index: int) -> str:
     return f"frame_{index:06d}"
+
+
+def face_file_id(index: int, face: int) -> str:
+    """The id of a face crop, on disk and on the wire: ``frame_000012_face0``."""
+    return f"{frame_id(index)}_face{face}"
 
 
 def manifest_path(folder: Path | str) -> Path:
@@ -75,7 +89,23 @@ def _check(frame: Frame, folder: Path) -> str | None:
         return f"index {frame.index!r} is not a whole number >= 0"
     if not isinstance(frame.timestamp, (int, float)) or isinstance(frame.timestamp, bool):
         return f"timestamp {frame.timestamp!r} is not a number"
-    name = frame.file
+    if frame.faces is not None:
+        if not isinstance(frame.faces, list):
+            return f"faces {frame.faces!r} is not a list"
+        for number, entry in enumerate(frame.faces):
+            if not isinstance(entry, dict) or entry.get("face") != number or \
+                    sorted(entry) != sorted(FACE_KEYS):
+                return f"faces[{number}] {entry!r} is not a face entry"
+            if not (isinstance(entry["box"], list) and len(entry["box"]) == 4
+                    and all(isinstance(v, int) for v in entry["box"])):
+                return f"faces[{number}] box {entry['box']!r} is not [x, y, w, h]"
+            problem = _check_file(entry["file"], folder)
+            if problem:
+                return problem
+    return _check_file(frame.file, folder)
+
+
+def _check_file(name, folder: Path) -> str | None:
     if not isinstance(name, str) or not name or "\0" in name:
         return f"file {name!r} is not a file name"
     relative = Path(name)
@@ -87,12 +117,20 @@ def _check(frame: Frame, folder: Path) -> str | None:
     return None
 
 
+def manifest_line(frame: Frame) -> str:
+    """One JSON line; ``faces`` only in face mode."""
+    entry = asdict(frame)
+    if entry["faces"] is None:
+        del entry["faces"]
+    return json.dumps(entry, sort_keys=True)
+
+
 def write_manifest(folder: Path | str, frames: list[Frame]) -> Path:
     path = manifest_path(folder)
     tmp = path.with_suffix(".jsonl.tmp")
     with open(tmp, "w") as f:
         for frame in sorted(frames, key=lambda fr: fr.index):
-            f.write(json.dumps(asdict(frame), sort_keys=True) + "\n")
+            f.write(manifest_line(frame) + "\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

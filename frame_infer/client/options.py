@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from .faces import FaceOptions
 from .targets.base import RetryPolicy
 
 
@@ -66,3 +67,11 @@ class JobOptions:
     """``s3://bucket/prefix``: upload frames and the report there; None keeps them local."""
     re_extract: bool = False
     """Cut the frames again even when the folder has them."""
+    faces: FaceOptions | None = None
+    """Find faces in every frame and predict each face crop instead of the whole frame
+    (one row per face; local frames only, not with ``bucket``). None: whole frames."""
+
+    def __post_init__(self) -> None:
+        if self.faces is not None and self.bucket:
+            raise InputError("faces with a bucket is not supported yet: face crops are not "
+                             "uploaded; run without --bucket")

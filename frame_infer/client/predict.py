@@ -6,6 +6,10 @@ errors, split in half on 413, and every frame ends with exactly one row: its
 prediction or its error. Only the service's answer for an image is final; a rerun
 sends every other frame again (``journal``). Results are journaled as they arrive (resumable) and
 written in frame order at the end.
+
+In face mode (frames extracted with faces) the unit is a face: each crop is sent as its
+own image and gets its own row (``face``, ``box``); a frame without a face is not sent
+and gets one row with ``"face": null`` and no label.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Iterable
 from model_handler.wire import contract_error, error_body
 
 from ..errors import InputError
-from .journal import Journal, is_final
+from .journal import WHOLE_FRAME, Journal, is_final
 from .options import PredictOptions
 from .payload import Request, TooLarge, pack
 from .sources import FrameReader, FrameRef, local_frames, s3_frames
@@ -29,6 +33,7 @@ from .targets import RETRYABLE_STATUS, TransportError, make_target
 @dataclass
 class PredictSummary:
     frames: int
+    """Rows: frames, or in face mode faces plus frames without a face."""
     predicted: int
     errors: int
     """Frames whose row is an error (per-image or whole-request)."""
@@ -43,16 +48,19 @@ class PredictSummary:
     output: Path | None
     error_codes: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Error code -> (frames with it, one sample message), most frequent first."""
+    no_face: int = 0
+    """Face mode: frames without a face (their row has ``"face": null``, no label)."""
+    faces_mode: bool = False
+    """True when the rows are faces (frames extracted with faces)."""
 
     @property
     def complete(self) -> bool:
-        """True when every frame has a prediction."""
-        return self.output is not None and self.predicted == self.frames
+        """True when every row has a prediction (or, in face mode, says "no face")."""
+        return self.output is not None and self.predicted + self.no_face == self.frames
 
 
 def _error_rows(frames: list[FrameRef], code: str, message: str) -> list[dict]:
-    return [{"index": f.index, "id": f.id, "timestamp": f.timestamp,
-             **error_body(code, message)} for f in frames]
+    return [{**f.row(), **error_body(code, message)} for f in frames]
 
 
 def _prediction(entry: dict) -> dict | None:
@@ -77,7 +85,7 @@ def rows_from_response(frames: list[FrameRef], body: dict) -> list[dict]:
     rows = []
     for frame in frames:
         entry = by_id.get(frame.id)
-        row = {"index": frame.index, "id": frame.id, "timestamp": frame.timestamp}
+        row = frame.row()
         if entry is None:
             row.update(error_body("request_failed", "the response had no entry for this frame"))
         elif isinstance(entry.get("error"), dict) and isinstance(entry["error"].get("code"), str):
@@ -193,26 +201,29 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
     journal = Journal(out_dir)
     predictor = Predictor(target, journal, options)
     read = None if options.by_reference else (reader or FrameReader()).read
-    indices: list[int] = []
+    keys: list[tuple] = []
     skipped = 0
 
-    def done(index: int) -> bool:
-        return journal.done(index, retry_errors=options.retry_errors)
+    def done(key) -> bool:
+        return journal.done(key, retry_errors=options.retry_errors)
 
     def pending():
         # Lazily: ``frames`` may be a stream that is still being extracted.
         nonlocal skipped
         for frame in frames:
-            indices.append(frame.index)
-            if done(frame.index):
+            keys.append(frame.key)
+            if done(frame.key):
                 skipped += 1
+            elif not frame.sendable:  # no face in this frame: its row says so, nothing sent
+                journal.record([frame.row()])
+                bar.update(1)
             elif options.by_reference and not frame.s3_uri:
                 raise InputError(f"--by-reference needs frames in S3, {frame.id} is local: "
                                  "predict from an s3:// prefix")
             else:
                 yield frame
 
-    total = (sum(not done(f.index) for f in frames)
+    total = (sum(not done(f.key) for f in frames)
              if isinstance(frames, (list, tuple)) else None)
     bar = tqdm(total=total, unit="frame", desc="predict", disable=not options.progress)
     in_flight = set()
@@ -240,16 +251,18 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
             bar.close()
             raise
     bar.close()
-    output = journal.write_ordered(indices) if all(i in journal.rows for i in indices) else None
-    rows = [journal.rows[i] for i in indices if i in journal.rows]
+    output = journal.write_ordered(keys) if all(k in journal.rows for k in keys) else None
+    rows = [journal.rows[k] for k in keys if k in journal.rows]
     errors = sum("error" in r for r in rows)
-    unfinished = len(indices) - sum(journal.done(i) for i in indices)
+    no_face = sum("face" in r and r["face"] is None for r in rows)
+    unfinished = len(keys) - sum(journal.done(k) for k in keys)
     failure = next((r["error"]["message"] for r in rows if not is_final(r)), None)
-    return PredictSummary(frames=len(indices), predicted=len(rows) - errors, errors=errors,
-                          skipped=skipped, unfinished=unfinished,
+    return PredictSummary(frames=len(keys), predicted=len(rows) - errors - no_face,
+                          errors=errors, skipped=skipped, unfinished=unfinished,
                           first_failure=failure, requests=predictor.requests_sent,
                           seconds=time.monotonic() - started, output=output,
-                          error_codes=_error_codes(rows))
+                          error_codes=_error_codes(rows), no_face=no_face,
+                          faces_mode=any(k[1] != WHOLE_FRAME for k in keys))
 
 
 def _drain(done, in_flight: set, bar) -> None:

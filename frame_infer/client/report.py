@@ -5,6 +5,12 @@ included (their probability cells are empty): a report that silently drops the f
 the service could not read would overstate how much of the video was seen.
 Per-second means are over the frames of that second that got a prediction; the second's
 ``errors`` column says how many did not.
+
+Face mode (rows with a ``face`` field, from ``--faces``): one row per face, and one
+``"face": null`` row per frame without a face. ``predictions.csv`` then gains ``face``
+and ``box_x, box_y, box_w, box_h`` columns; per second, the means are over every face
+predicted in that second, ``faces`` counts them, and a second without any face reads
+``no face`` as its dominant label. Whole-frame reports are written as before.
 """
 from __future__ import annotations
 
@@ -19,8 +25,11 @@ from ..errors import NotFoundError, ReportError
 from ..s3 import S3Location, parse_s3_uri
 from .journal import PREDICTIONS_NAME
 from .manifest import frame_id
+from .timeline import plot_timeline
 
 CONTENT_TYPES = {".csv": "text/csv", ".png": "image/png", ".md": "text/markdown"}
+NO_FACE = "no face"
+"""The dominant-label cell of a second in which no face was found (face mode)."""
 
 
 @dataclass
@@ -34,10 +43,26 @@ class Prediction:
     probabilities: dict[str, float] = field(default_factory=dict)
     error_code: str | None = None
     error_message: str | None = None
+    faces_mode: bool = False
+    """True for a row of a face-mode run (it has a ``face`` field)."""
+    face: int | None = None
+    """Face mode: the face's number in its frame; None for a frame without a face."""
+    box: tuple[int, int, int, int] | None = None
+    """Face mode: (x, y, w, h) of the face in the frame's pixels."""
 
     @property
     def ok(self) -> bool:
         return self.error_code is None
+
+    @property
+    def no_face(self) -> bool:
+        """A face-mode row saying that its frame has no face (no label, no error)."""
+        return self.faces_mode and self.face is None and self.ok
+
+    @property
+    def predicted(self) -> bool:
+        """A row with a label and probabilities."""
+        return self.ok and not self.no_face
 
 
 @dataclass
@@ -48,6 +73,12 @@ class SecondSummary:
     errors: int
     dominant: str | None
     mean: dict[str, float | None]
+    faces: int | None = None
+    """Face mode: the faces found in the second's frames (None for whole frames)."""
+
+    @property
+    def no_face(self) -> bool:
+        return self.faces == 0
 
 
 @dataclass
@@ -66,6 +97,12 @@ def _parse(row: dict) -> Prediction:
     index = int(row["index"])
     base = dict(index=index, timestamp=float(row["timestamp"]),
                 frame_id=row.get("id") or frame_id(index))
+    if "face" in row:
+        face, box = row["face"], row.get("box")
+        base.update(faces_mode=True, face=None if face is None else int(face),
+                    box=None if box is None else tuple(int(v) for v in box))
+        if face is None and "error" not in row:
+            return Prediction(**base)
     if "error" in row:
         error = row["error"]
         if not isinstance(error, dict):  # tolerate a bare message rather than lose the row
@@ -95,10 +132,12 @@ def read_predictions(out_dir) -> list[Prediction]:
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ReportError(f"{path}:{number} is not a prediction line ({exc!r}); "
                                   "re-run `frame-infer predict`") from None
-    rows.sort(key=lambda p: p.index)
-    duplicates = [i for i, n in Counter(p.index for p in rows).items() if n > 1]
+    rows.sort(key=lambda p: (p.index, -1 if p.face is None else p.face))
+    duplicates = [key for key, n in Counter((p.index, p.face) for p in rows).items() if n > 1]
     if duplicates:
-        raise ReportError(f"{path} has frame index {duplicates[0]} more than once; "
+        index, face = duplicates[0]
+        what = f"frame index {index}" + ("" if face is None else f" face {face}")
+        raise ReportError(f"{path} has {what} more than once; "
                           "re-run `frame-infer predict` into a clean folder")
     return rows
 
@@ -113,7 +152,8 @@ def per_second(predictions: list[Prediction], labels: list[str] | None = None
     """Group frames by whole second; mean probabilities over the predicted ones.
 
     ``dominant`` is the label with the highest mean probability (first listed on a
-    tie), or None when every frame of the second is an error.
+    tie), or None when every frame of the second is an error. In face mode the means are
+    over the second's faces, ``frames`` counts frames (not rows) and ``faces`` faces.
     """
     labels = label_order(predictions) if labels is None else labels
     groups: dict[int, list[Prediction]] = {}
@@ -122,12 +162,18 @@ def per_second(predictions: list[Prediction], labels: list[str] | None = None
         groups.setdefault(math.floor(p.timestamp + 1e-9), []).append(p)
     seconds = []
     for second in sorted(groups):
-        ok = [p for p in groups[second] if p.ok]
+        group = groups[second]
+        ok = [p for p in group if p.predicted]
         mean = {lb: (sum(p.probabilities.get(lb, 0.0) for p in ok) / len(ok) if ok else None)
                 for lb in labels}
         dominant = max(labels, key=lambda lb: mean[lb]) if ok and labels else None
-        seconds.append(SecondSummary(second, len(groups[second]),
-                                     len(groups[second]) - len(ok), dominant, mean))
+        errors = sum(not p.ok for p in group)
+        if any(p.faces_mode for p in group):
+            faces = sum(p.face is not None for p in group)
+            seconds.append(SecondSummary(second, len({p.index for p in group}), errors,
+                                         NO_FACE if faces == 0 else dominant, mean, faces))
+        else:
+            seconds.append(SecondSummary(second, len(group), errors, dominant, mean))
     return seconds
 
 
@@ -136,10 +182,13 @@ def format_per_second(seconds: list[SecondSummary]) -> str:
     labels = list(seconds[0].mean) if seconds else []
     dom = max([8] + [len(lb) for lb in labels])
     widths = [max(6, len(lb)) for lb in labels]
-    head = f"{'second':>6} {'frames':>6} {'errors':>6} {'dominant':<{dom}}"
+    faces = any(s.faces is not None for s in seconds)
+    count = f" {'faces':>6}" if faces else ""
+    head = f"{'second':>6} {'frames':>6}{count} {'errors':>6} {'dominant':<{dom}}"
     lines = [head + "".join(f" {lb:>{w}}" for lb, w in zip(labels, widths))]
     for s in seconds:
-        line = f"{s.second:>6} {s.frames:>6} {s.errors:>6} {s.dominant or '-':<{dom}}"
+        count = f" {s.faces:>6}" if faces else ""
+        line = f"{s.second:>6} {s.frames:>6}{count} {s.errors:>6} {s.dominant or '-':<{dom}}"
         lines.append(line + "".join(f" {'-' if s.mean[lb] is None else f'{s.mean[lb]:.3f}':>{w}}"
                                     for lb, w in zip(labels, widths)))
     return "\n".join(lines)
@@ -153,65 +202,54 @@ def per_second_table(out_dir) -> str:
 def _write_csvs(out: Path, preds: list[Prediction], seconds: list[SecondSummary],
                 labels: list[str]) -> tuple[Path, Path]:
     frames_csv, seconds_csv = out / "predictions.csv", out / "summary_per_second.csv"
+    faces = any(p.faces_mode for p in preds)
     with open(frames_csv, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["index", "timestamp", "label", "score", "error_code", "error_message"]
+        face_head = ["face", "box_x", "box_y", "box_w", "box_h"] if faces else []
+        writer.writerow(["index", "timestamp"] + face_head
+                        + ["label", "score", "error_code", "error_message"]
                         + [f"p_{lb}" for lb in labels])
         for p in preds:
-            writer.writerow([p.index, p.timestamp, p.label or "", "" if p.score is None else
-                             p.score, p.error_code or "", p.error_message or ""]
-                            + [p.probabilities.get(lb, "") if p.ok else "" for lb in labels])
+            face_cells = ([("" if p.face is None else p.face)] + list(p.box or ("",) * 4)
+                          if faces else [])
+            writer.writerow([p.index, p.timestamp] + face_cells
+                            + [p.label or "", "" if p.score is None else p.score,
+                               p.error_code or "", p.error_message or ""]
+                            + [p.probabilities.get(lb, "") if p.predicted else ""
+                               for lb in labels])
     with open(seconds_csv, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["second", "frames", "errors", "dominant"]
-                        + [f"mean_{lb}" for lb in labels])
+        writer.writerow(["second", "frames"] + (["faces"] if faces else [])
+                        + ["errors", "dominant"] + [f"mean_{lb}" for lb in labels])
         for s in seconds:
-            writer.writerow([s.second, s.frames, s.errors, s.dominant or ""]
+            writer.writerow([s.second, s.frames] + ([s.faces] if faces else [])
+                            + [s.errors, s.dominant or ""]
                             + ["" if s.mean[lb] is None else round(s.mean[lb], 6)
                                for lb in labels])
     return frames_csv, seconds_csv
 
 
-def _plot(path: Path, preds: list[Prediction], labels: list[str]) -> Path:
-    # Figure + the Agg canvas directly: no pyplot, so no global backend or GUI state.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 4.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    times = [p.timestamp for p in preds]
-    for lb in labels:
-        # NaN at error frames breaks the line there instead of drawing a made-up value.
-        ax.plot(times, [p.probabilities.get(lb, 0.0) if p.ok else math.nan for p in preds],
-                lw=1, label=lb)
-    errors = [p.timestamp for p in preds if not p.ok]
-    if errors:
-        # Black, not red: red is already a label's colour in the default cycle.
-        ax.vlines(errors, 0, 1, colors="black", alpha=0.25, lw=0.8, linestyles="dotted")
-        ax.scatter(errors, [-0.03] * len(errors), marker="x", color="black", zorder=3,
-                   label=f"error ({len(errors)})")
-    ax.set(xlabel="time (s)", ylabel="probability", ylim=(-0.06, 1.02),
-           title=f"Per-frame probabilities: {len(preds)} frames, {len(errors)} errors")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
-
-
 def _summary_md(path: Path, preds: list[Prediction], labels: list[str]) -> Path:
-    ok = [p for p in preds if p.ok]
+    ok = [p for p in preds if p.predicted]
     top = Counter(p.label for p in ok)
     span = f"{preds[0].timestamp:.2f}–{preds[-1].timestamp:.2f} s" if preds else "no frames"
-    lines = ["# Prediction summary", "",
-             f"{len(preds)} frames ({span}): {len(ok)} predicted, "
-             f"{len(preds) - len(ok)} errors.", "",
-             "| label | top-1 frames | share of predicted frames |", "| --- | ---: | ---: |"]
+    errors = sum(not p.ok for p in preds)
+    if any(p.faces_mode for p in preds):
+        frames = len({p.index for p in preds})
+        empty = sum(p.no_face for p in preds)
+        counts = (f"{frames} frames ({span}): {len(ok) + errors} faces, {len(ok)} "
+                  f"predicted, {errors} errors; {empty} frames without a face.")
+        unit = "faces"
+    else:
+        counts = f"{len(preds)} frames ({span}): {len(ok)} predicted, {errors} errors."
+        unit = "frames"
+    lines = ["# Prediction summary", "", counts, "",
+             f"| label | top-1 {unit} | share of predicted {unit} |", "| --- | ---: | ---: |"]
     for lb in labels + sorted(set(top) - set(labels)):
         share = f"{100 * top[lb] / len(ok):.1f}%" if ok else "-"
         lines.append(f"| {lb} | {top[lb]} | {share} |")
     codes = Counter(p.error_code for p in preds if not p.ok)
-    lines += ["", "| error code | frames |", "| --- | ---: |"]
+    lines += ["", f"| error code | {unit} |", "| --- | ---: |"]
     lines += [f"| {code} | {n} |" for code, n in sorted(codes.items())] or ["| (none) | 0 |"]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -259,7 +297,7 @@ def write_report(out_dir, s3_uri: str | None = None, s3_client=None) -> ReportPa
     preds = read_predictions(out)
     labels = label_order(preds)
     frames_csv, seconds_csv = _write_csvs(out, preds, per_second(preds, labels), labels)
-    paths = ReportPaths(frames_csv, seconds_csv, _plot(out / "timeline.png", preds, labels),
+    paths = ReportPaths(frames_csv, seconds_csv, plot_timeline(out / "timeline.png", preds, labels),
                         _summary_md(out / "summary.md", preds, labels))
     if s3_uri:
         paths.s3_uris = copy_to_s3([*paths.files(), out / PREDICTIONS_NAME], s3_uri, s3_client)

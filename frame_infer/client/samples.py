@@ -4,6 +4,10 @@ Each frame shows a moving face-like disc on a gradient and its frame number draw
 bit strip that :func:`read_frame_number` reads back, so a test can tell exactly which
 source frame an extracted frame came from. Frames need only numpy and Pillow; writing
 a video needs PyAV (imported when called).
+
+:func:`make_face_video` builds a video of real faces instead (two public-domain
+photographs, :func:`real_face_photos`, slowly panned and zoomed, then a stretch without
+a face), whose right answer per second is known: for face detection and emotion models.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError, VideoError
+from ..errors import InputError, NotFoundError, VideoError
 
 BITS = 12  # frame numbers up to 4095 in the sample videos' strip
 
@@ -73,11 +77,18 @@ def _face_sprite(diameter: int) -> np.ndarray:
 
 
 def _write_video(path, times: list[Fraction], time_base: Fraction, rate: Fraction,
-                 size: tuple[int, int], codec: str | None) -> Path:
+                 size: tuple[int, int], codec: str | None, draw=None) -> Path:
+    """``draw(number)`` gives frame ``number`` as an RGB array; by default the synthetic
+    frame with its number drawn."""
     path, codec = Path(path), _pick_codec(codec)
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
-    background, sprite = _background(size), _face_sprite(max(16, min(width, height) // 3))
+    if draw is None:
+        background = _background(size)
+        sprite = _face_sprite(max(16, min(width, height) // 3))
+
+        def draw(number: int) -> np.ndarray:
+            return _draw(number, size, background, sprite)
     import av
 
     with av.open(str(path), "w") as container:
@@ -89,8 +100,7 @@ def _write_video(path, times: list[Fraction], time_base: Fraction, rate: Fractio
         if codec == "mpeg4":
             stream.bit_rate = 8 * width * height * int(rate)
         for number, time in enumerate(times):
-            frame = av.VideoFrame.from_ndarray(_draw(number, size, background, sprite),
-                                               format="rgb24")
+            frame = av.VideoFrame.from_ndarray(draw(number), format="rgb24")
             frame.pts, frame.time_base = int(time / time_base), time_base
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
@@ -152,3 +162,77 @@ def read_frame_number(image) -> int:
         if gray[y0 + my:y1 - my, x0 + mx:x1 - mx].mean() > 128:
             number |= 1 << bit
     return number
+
+
+ASTRONAUT = "astronaut-face.png"
+"""The packaged astronaut crop (``frame_infer/client/data``, public domain, README there)."""
+
+
+def real_face_photos() -> tuple[Image.Image, Image.Image]:
+    """(astronaut, Grace Hopper) as RGB images: two public-domain photographs, the
+    packaged astronaut crop (192×192, smiling) and matplotlib's ``grace_hopper.jpg``
+    (512×600, neutral)."""
+    from importlib.resources import files
+
+    from matplotlib import cbook
+
+    with (files(__package__) / "data" / ASTRONAUT).open("rb") as f:
+        astronaut = Image.open(f).convert("RGB")
+    try:
+        hopper_path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    except (OSError, ValueError) as exc:
+        raise NotFoundError(f"matplotlib's sample photo grace_hopper.jpg is missing ({exc}); "
+                            "reinstall matplotlib") from None
+    with Image.open(hopper_path) as img:
+        hopper = img.convert("RGB")
+    return astronaut, hopper
+
+
+def _ken_burns(photo: Image.Image, progress: float, background: Image.Image) -> np.ndarray:
+    """``photo`` (RGBA) on ``background`` (RGBA), zoomed from 70% to 90% of the frame's
+    height and panned from left of centre to right of centre as ``progress`` goes 0 -> 1."""
+    width, height = background.size
+    target_h = height * (0.7 + 0.2 * progress)
+    scale = photo.height / target_h  # photo pixels per frame pixel
+    x0 = width * (0.42 + 0.16 * progress) - photo.width / scale / 2
+    y0 = height * (0.5 - 0.03 * progress) - target_h / 2
+    # An affine transform places the photo at sub-pixel positions, so the motion is
+    # smooth; outside the photo it is transparent and the background shows.
+    placed = photo.transform(background.size, Image.AFFINE,
+                             (scale, 0, -x0 * scale, 0, scale, -y0 * scale),
+                             resample=Image.BILINEAR)
+    return np.asarray(Image.alpha_composite(background, placed).convert("RGB"))
+
+
+def make_face_video(path, photos=None, seconds_each: float = 4.0,
+                    no_face_seconds: float = 3.0, fps=30, size: tuple[int, int] = (640, 480),
+                    codec: str | None = None) -> Path:
+    """A video of real faces: each photo for ``seconds_each`` seconds, slowly zoomed and
+    panned, then ``no_face_seconds`` of a plain gradient without a face.
+
+    ``photos`` are PIL images (default :func:`real_face_photos`: the smiling astronaut,
+    then Grace Hopper, neutral). With whole-second durations every second shows one
+    segment only, so a per-second report can be checked against the schedule.
+    """
+    from .extract import _rate
+
+    photos = list(real_face_photos() if photos is None else photos)
+    if not photos or seconds_each <= 0 or no_face_seconds < 0:
+        raise InputError("give at least one photo, seconds_each > 0 and no_face_seconds >= 0")
+    rate = _rate(fps)
+    per_photo = round(Fraction(seconds_each).limit_denominator(1000) * rate)
+    blank = round(Fraction(no_face_seconds).limit_denominator(1000) * rate)
+    # Dark and smooth: nothing a face detector could mistake for a face.
+    background = (_background(size).astype(np.float32) * 0.6).astype(np.uint8)
+    backdrop = Image.fromarray(background).convert("RGBA")
+    rgba = [photo.convert("RGBA") for photo in photos]
+
+    def draw(number: int) -> np.ndarray:
+        segment, step = divmod(number, per_photo)
+        if segment >= len(rgba):
+            return background
+        return _ken_burns(rgba[segment], step / max(1, per_photo - 1), backdrop)
+
+    count = per_photo * len(rgba) + blank
+    return _write_video(path, [Fraction(i) / rate for i in range(count)], 1 / rate, rate,
+                        size, codec, draw)

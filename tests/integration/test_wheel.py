@@ -92,7 +92,9 @@ def test_wheel_holds_the_packages_and_templates_and_declares_extras(wheel):
         meta = email.message_from_string(archive.read(metadata).decode())
     assert {"frame_infer/deploy/templates/endpoint.yaml",
             "frame_infer/deploy/templates/storage.yaml", "model_handler/service.py",
-            "model_handler/wire.py", "frame_infer/cli/__init__.py"} <= names
+            "model_handler/wire.py", "frame_infer/cli/__init__.py",
+            "frame_infer/client/data/astronaut-face.png",
+            "frame_infer/client/data/README.md"} <= names
     assert not any(n.startswith(("tests/", "packaging/", "benchmarks/")) for n in names)
     requires = meta.get_all("Requires-Dist")
     extras = {r.split("extra ==")[1].strip(' "\'') for r in requires if "extra ==" in r}

@@ -9,25 +9,16 @@ from collections import Counter
 import pytest
 
 from frame_infer.client.journal import JOURNAL_NAME, PREDICTIONS_NAME, Journal
-from frame_infer.client.options import PredictOptions
 from frame_infer.client.payload import CLOSING_OVERHEAD, part_size
 from frame_infer.client.predict import predict
 from frame_infer.client.sources import local_frames
-from frame_infer.client.targets.base import RetryPolicy
 
 from ..helpers.frames import jpeg_frame, write_frames
 from ..helpers.rows import read_rows
-from ..helpers.targets import (FakeTarget, fail, mms_error, ok, predicted_row, status,
+from ..helpers.targets import (FakeTarget, fail, mms_error, ok, options, predicted_row, status,
                                together, too_large_over, too_large_with)
 
 SMALL = (32, 24)  # a few hundred bytes per JPEG: the tests are about requests, not pixels
-
-
-def options(batch_size=8, concurrency=1, attempts=3, **more) -> PredictOptions:
-    """Options that never sleep between attempts and show no progress bar."""
-    return PredictOptions(batch_size=batch_size, concurrency=concurrency, progress=False,
-                          retry=RetryPolicy(max_attempts=attempts, base_delay=0,
-                                            max_delay=0), **more)
 
 
 @pytest.fixture()
