@@ -1,73 +1,94 @@
 """The report's timeline plot (``timeline.png``), drawn with matplotlib's Agg canvas.
 
-Whole frames: one line per label over the frames, errors marked. Face mode: per frame,
-the mean over its faces, with frames without a face shaded.
+Read at a glance, for 20 seconds and for an hour alike, everything is per second:
+
+- a band on top: the second's dominant label as a colour (light grey: no face; dark
+  grey: every frame of the second failed);
+- the mean probabilities of the second as a stacked area (the labels in the same
+  colours), with seconds without a face or without any answer shaded;
+- a track below: faces per second (face mode) or frames per second, errors in black.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
+
+NO_FACE = "0.85"
+FAILED = "0.3"
+# Label colours: matplotlib's tab10 and tab20 without their greys (grey means "no face"
+# and dark grey "no answer" here).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5",
+           "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
 
 
 def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
-    """``timeline.png``: probabilities over time of ``preds`` (``report.Prediction`` rows);
-    errors marked, and in face mode frames without a face shaded."""
+    """``timeline.png`` for ``preds`` (``report.Prediction`` rows) with ``labels``."""
     # Figure + the Agg canvas directly: no pyplot, so no global backend or GUI state.
+    import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
-    fig = Figure(figsize=(12, 4.5))
+    from .report import per_second
+
+    seconds = per_second(preds, labels)
+    faces_mode = any(s.faces is not None for s in seconds)
+    starts = np.array([s.second for s in seconds], dtype=float)
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
+    fig = Figure(figsize=(12, 5.2))
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    if any(p.faces_mode for p in preds):
-        return _plot_faces(fig, ax, path, preds, labels)
-    times = [p.timestamp for p in preds]
-    for lb in labels:
-        # NaN at error frames breaks the line there instead of drawing a made-up value.
-        ax.plot(times, [p.probabilities.get(lb, 0.0) if p.ok else math.nan for p in preds],
-                lw=1, label=lb)
-    errors = [p.timestamp for p in preds if not p.ok]
-    if errors:
-        # Black, not red: red is already a label's colour in the default cycle.
-        ax.vlines(errors, 0, 1, colors="black", alpha=0.25, lw=0.8, linestyles="dotted")
-        ax.scatter(errors, [-0.03] * len(errors), marker="x", color="black", zorder=3,
-                   label=f"error ({len(errors)})")
-    ax.set(xlabel="time (s)", ylabel="probability", ylim=(-0.06, 1.02),
-           title=f"Per-frame probabilities: {len(preds)} frames, {len(errors)} errors")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    return path
+    band, area, track = fig.subplots(3, 1, sharex=True,
+                                     gridspec_kw={"height_ratios": [0.5, 4, 1.2], "hspace": 0.08})
+    end = (starts[-1] + 1) if len(starts) else 1.0
 
+    # The band: one cell per second, coloured by its dominant label.
+    codes = np.array([labels.index(s.dominant) if s.dominant in labels
+                      else (len(labels) if s.no_face else len(labels) + 1) for s in seconds])
+    cmap = ListedColormap(colours + [NO_FACE, FAILED])
+    band.imshow(codes[None, :], aspect="auto", cmap=cmap, vmin=-0.5,
+                vmax=len(labels) + 1.5, extent=(0, end, 0, 1), interpolation="nearest")
+    band.set_yticks([])
+    band.set_ylabel("dominant", rotation=0, ha="right", va="center", fontsize=8)
 
-def _plot_faces(fig, ax, path: Path, preds: list, labels: list[str]) -> Path:
-    """Face mode: per frame, the mean over its faces; frames without a face shaded."""
-    by_frame: dict[int, list] = {}
-    for p in preds:
-        by_frame.setdefault(p.index, []).append(p)
-    frames = [group for _, group in sorted(by_frame.items())]
-    times = [group[0].timestamp for group in frames]
-    for lb in labels:
-        values = []
-        for group in frames:
-            ok = [p.probabilities.get(lb, 0.0) for p in group if p.predicted]
-            values.append(sum(ok) / len(ok) if ok else math.nan)  # gap: no face or error
-        ax.plot(times, values, lw=1, label=lb)
-    step = min((b - a for a, b in zip(times, times[1:])), default=1.0)
-    empty = [t for t, group in zip(times, frames) if all(p.no_face for p in group)]
-    for t in empty:
-        ax.axvspan(t, t + step, color="0.85", lw=0, zorder=0)
-    if empty:
-        ax.fill_between([], [], color="0.85", label=f"no face ({len(empty)} frames)")
-    errors = [p.timestamp for p in preds if not p.ok]
-    if errors:
-        ax.scatter(errors, [-0.03] * len(errors), marker="x", color="black", zorder=3,
-                   label=f"error ({len(errors)})")
-    faces = sum(p.face is not None for p in preds)
-    ax.set(xlabel="time (s)", ylabel="mean probability over the frame's faces",
-           ylim=(-0.06, 1.02), title=f"{len(frames)} frames, {faces} faces, {len(empty)} "
-           f"frames without a face, {len(errors)} errors")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    # The stacked mean probabilities per second (steps: a second is one value).
+    means = np.array([[s.mean.get(lb) or 0.0 for s in seconds] for lb in labels])
+    edges = np.append(starts, end)
+    stacked = np.vstack([np.zeros(len(seconds)), np.cumsum(means, axis=0)])
+    for i, lb in enumerate(labels):
+        area.stairs(stacked[i + 1], edges, baseline=stacked[i], fill=True, color=colours[i],
+                    label=lb)
+    blank = [(s.second, "no face" if s.no_face else "no answer") for s in seconds
+             if all(s.mean.get(lb) is None for lb in labels)]
+    for second, why in blank:
+        area.axvspan(second, second + 1, color=NO_FACE if why == "no face" else FAILED, lw=0)
+    area.set(ylim=(0, 1), ylabel="mean probability\nper second", xlim=(0, end))
+    area.grid(alpha=0.3)
+
+    # The track: faces (or frames) per second, errors in black.
+    counts = np.array([s.faces if faces_mode else s.frames for s in seconds], dtype=float)
+    errors = np.array([s.errors for s in seconds], dtype=float)
+    track.stairs(counts, edges, fill=True, color="#9ecae1",
+                 label="faces" if faces_mode else "frames")
+    track.stairs(errors, edges, fill=True, color="black", label="errors")
+    track.set(ylabel="faces" if faces_mode else "frames", xlabel="time (s)",
+              ylim=(0, max(1.0, counts.max() if len(counts) else 1.0) * 1.15))
+    track.grid(alpha=0.3)
+
+    handles = [Patch(color=c, label=lb) for c, lb in zip(colours, labels)]
+    if faces_mode:
+        handles.append(Patch(color=NO_FACE, label=f"no face ({sum(s.no_face for s in seconds)} s)"))
+    handles.append(Patch(color=FAILED, label="no answer (all errors)"))
+    handles.append(Patch(color="#9ecae1", label="faces" if faces_mode else "frames"))
+    handles.append(Patch(color="black", label="errors"))
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.905, 0.88),
+               fontsize="small")
+    frames = len({p.index for p in preds})
+    faces = sum(getattr(p, "face", None) is not None for p in preds)
+    failed = sum(not p.ok for p in preds)
+    what = f"{frames} frames, {faces} faces" if faces_mode else f"{frames} frames"
+    band.set_title(f"Per second: dominant label, mean probabilities, "
+                   f"{'faces' if faces_mode else 'frames'} ({what}, {failed} errors, "
+                   f"{len(seconds)} s)", fontsize=10)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path
