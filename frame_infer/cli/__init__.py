@@ -71,6 +71,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _saved(args: argparse.Namespace, argv: list[str]) -> str:
+    """What an interrupted command kept, and the command that continues it."""
+    import shlex
+
+    out = getattr(args, "out", None)
+    again = "run the same command again to continue: " + shlex.join(["frame-infer", *argv])
+    if args.command not in ("predict", "run") or out is None:
+        return again
+    from ..client.journal import Journal
+
+    try:
+        kept = len(Journal(out).rows)
+    except (OSError, ValueError):
+        return again
+    return f"{kept} results are saved in {out}; {again} (it sends only the rest)"
+
+
 def _aws_errors() -> tuple[type[BaseException], ...]:
     """botocore's and boto3's base errors, when boto3 is installed."""
     try:
@@ -94,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command_module(args.command).run(args)
     except KeyboardInterrupt:
+        print(f"{prefix}: interrupted. {_saved(args, argv)}", file=sys.stderr)
         return INTERRUPTED
     except FrameInferError as exc:
         print(f"{prefix}: error: {exc}", file=sys.stderr)

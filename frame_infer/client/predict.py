@@ -13,6 +13,7 @@ and gets one row with ``"face": null`` and no label.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -225,7 +226,9 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
 
     total = (sum(not done(f.key) for f in frames)
              if isinstance(frames, (list, tuple)) else None)
-    bar = tqdm(total=total, unit="frame", desc="predict", disable=not options.progress)
+    # Off when stderr is not a terminal: a log file gets no carriage-return lines.
+    bar = tqdm(total=total, unit="frame", desc="predict",
+               disable=not (options.progress and sys.stderr.isatty()))
     in_flight = set()
     with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         try:

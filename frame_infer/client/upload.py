@@ -8,6 +8,7 @@ metadata is compared instead. The manifest gets the S3 keys and is uploaded last
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def upload_frames(folder: Path | str, destination: str, client=None,
             todo.append((frame, key, path))
         frame.s3_key = key
     config = TransferConfig(max_concurrency=concurrency)
-    bar = tqdm(total=len(todo), unit="frame", desc="upload", disable=not progress)
+    bar = tqdm(total=len(todo), unit="frame", desc="upload",
+               disable=not (progress and sys.stderr.isatty()))
     with create_transfer_manager(client, config) as manager:
         futures = [manager.upload(str(path), location.bucket, key,
                                   extra_args={"ContentType": "image/jpeg",

@@ -150,3 +150,14 @@ def test_retry_errors_resends_per_image_errors(mms, tmp_path, retry_errors, sent
     out = capsys.readouterr().out
     assert f"{4 - sent} already done" in out
     assert code == (0 if retry_errors else 1)
+
+
+def test_progress_bars_stay_out_of_logs(mms, tmp_path, capfd):
+    """Output that is not a terminal (a log, CI) gets no progress bar and no carriage
+    returns, without --no-progress."""
+    write_frames(tmp_path / "frames", 6)
+    assert main(["predict", str(tmp_path / "frames"), "--endpoint", model_url(mms),
+                 "--out", str(tmp_path / "out")]) == 0
+    captured = capfd.readouterr()
+    assert "\r" not in captured.err and "frame/s" not in captured.err
+    assert "6 predicted" in captured.out

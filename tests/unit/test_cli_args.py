@@ -65,3 +65,25 @@ def test_version_and_unknown_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["predikt"])
     assert exit_info.value.code == 2 and "invalid choice: 'predikt'" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_what_is_saved_and_how_to_continue(tmp_path, capsys, monkeypatch):
+    """Interrupted after three results: exit 130, the count, the folder and the command
+    that continues (before: exit 130 with no word)."""
+    from frame_infer.cli import predict as predict_command
+    from frame_infer.client.journal import Journal
+
+    def interrupted(args):
+        Journal(args.out).record([{"index": i, "id": f"frame_{i:06d}", "timestamp": 0.0,
+                                   "label": "a", "score": 1.0, "probabilities": {"a": 1.0}}
+                                  for i in range(3)])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict_command, "run", interrupted)
+    argv = ["predict", str(tmp_path / "frames"), "--endpoint",
+            "http://127.0.0.1:20000/predictions/m", "--out", str(tmp_path / "out")]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert f"3 results are saved in {tmp_path / 'out'}" in err
+    assert "run the same command again to continue: frame-infer predict " in err
+    assert "--out " + str(tmp_path / "out") in err
