@@ -29,7 +29,8 @@ from tqdm import tqdm
 from ..errors import InputError, VideoError
 from .manifest import FACES_DIR, Frame, face_file_id, frame_id, manifest_path, \
     write_manifest
-from .samples import make_sample_video, make_vfr_video, read_frame_number, synthetic_frames
+from .samples import (frame_rate, make_sample_video, make_vfr_video, read_frame_number,
+                      synthetic_frames)
 
 __all__ = ["VideoError", "extract_frames", "extract_video", "make_sample_video",
            "make_vfr_video", "read_frame_number", "synthetic_frames"]
@@ -38,16 +39,6 @@ __all__ = ["VideoError", "extract_frames", "extract_video", "make_sample_video",
 # after t_2 = 0.0667 s), so times are compared with this much slack.
 SLACK = Fraction(1, 1000)
 FRAME_FILE = re.compile(r"^frame_(\d{6,})\.jpg$")
-
-
-def _rate(fps) -> Fraction:
-    if not (math.isfinite(float(fps)) and float(fps) > 0):
-        raise InputError(f"fps must be a positive number, got {fps!r}")
-    # 29.97 as a float would become a huge binary fraction; this gives 2997/100 back.
-    rate = Fraction(fps).limit_denominator(1_000_000)
-    if rate == 0:
-        raise InputError(f"fps {fps!r} is too small: at most one frame per 10^6 s")
-    return rate
 
 
 def _open_video(video: Path):
@@ -178,7 +169,7 @@ def _with_faces(samples, out_dir: Path, rate: Fraction, quality: int, detector, 
 def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
                   on_frame=None, faces=None) -> tuple[list[Frame], float]:
     """:func:`extract_frames`, also returning the video's duration in seconds."""
-    video, out_dir, rate = Path(video), Path(out_dir), _rate(fps)
+    video, out_dir, rate = Path(video), Path(out_dir), frame_rate(fps)
     if not 1 <= int(quality) <= 100:
         raise InputError(f"quality must be 1..100, got {quality}")
     detector = None

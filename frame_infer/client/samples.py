@@ -24,6 +24,17 @@ from ..errors import InputError, NotFoundError, VideoError
 BITS = 12  # frame numbers up to 4095 in the sample videos' strip
 
 
+def frame_rate(fps) -> Fraction:
+    """``fps`` as an exact fraction (29.97 -> 2997/100); InputError unless above 0."""
+    if not (math.isfinite(float(fps)) and float(fps) > 0):
+        raise InputError(f"fps must be a positive number, got {fps!r}")
+    # 29.97 as a float would become a huge binary fraction; this gives 2997/100 back.
+    rate = Fraction(fps).limit_denominator(1_000_000)
+    if rate == 0:
+        raise InputError(f"fps {fps!r} is too small: at most one frame per 10^6 s")
+    return rate
+
+
 def _pick_codec(codec: str | None) -> str:
     import av
 
@@ -113,9 +124,7 @@ def make_sample_video(path, seconds: float = 20.0, fps=30, size: tuple[int, int]
 
     ``codec`` defaults to libx264, else mpeg4 (whichever this PyAV can encode).
     """
-    from .extract import _rate
-
-    rate = _rate(fps)
+    rate = frame_rate(fps)
     count = round(Fraction(seconds).limit_denominator(1000) * rate)
     return _write_video(path, [Fraction(i) / rate for i in range(count)], 1 / rate, rate,
                         size, codec)
@@ -131,9 +140,7 @@ def make_vfr_video(path, timestamps: list[float], size: tuple[int, int] = (160, 
     times = [Fraction(t).limit_denominator(1000) for t in timestamps]
     if not times or any(b <= a for a, b in zip(times, times[1:])) or times[0] < 0:
         raise InputError("timestamps must be non-negative and strictly increasing")
-    from .extract import _rate
-
-    return _write_video(path, times, Fraction(1, 1000), _rate(nominal_fps), size, codec)
+    return _write_video(path, times, Fraction(1, 1000), frame_rate(nominal_fps), size, codec)
 
 
 def synthetic_frames(count: int, size: tuple[int, int] = (640, 480), quality: int = 90
@@ -214,12 +221,10 @@ def make_face_video(path, photos=None, seconds_each: float = 4.0,
     then Grace Hopper, neutral). With whole-second durations every second shows one
     segment only, so a per-second report can be checked against the schedule.
     """
-    from .extract import _rate
-
     photos = list(real_face_photos() if photos is None else photos)
     if not photos or seconds_each <= 0 or no_face_seconds < 0:
         raise InputError("give at least one photo, seconds_each > 0 and no_face_seconds >= 0")
-    rate = _rate(fps)
+    rate = frame_rate(fps)
     per_photo = round(Fraction(seconds_each).limit_denominator(1000) * rate)
     blank = round(Fraction(no_face_seconds).limit_denominator(1000) * rate)
     # Dark and smooth: nothing a face detector could mistake for a face.
