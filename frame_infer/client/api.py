@@ -29,14 +29,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Union
 
-from model_handler.wire import error_body
-
 from ..errors import InputError
 from .faces import FaceOptions
 from .job import JobResult, run_job
 from .options import JobOptions, PredictOptions
 from .payload import TooLarge, pack
-from .predict import PredictSummary, Predictor, run_predict
+from .predict import PredictSummary, Predictor, run_predict, too_large_rows
 from .sources import FrameReader, FrameRef
 from .targets import RetryPolicy, make_target
 
@@ -175,11 +173,8 @@ class Client:
             futures = []
             for item in pack(frames, lambda f: datas[f.index], self.options.batch_size, limit):
                 if isinstance(item, TooLarge):
-                    rows.record([{"index": item.frame.index, "id": item.frame.id,
-                                  **error_body("frame_too_large", (
-                                      f"{item.size} bytes cannot fit under the {limit}-byte "
-                                      "request limit: send a smaller image or set "
-                                      "resize_to"))}])
+                    rows.record(too_large_rows(item, limit,
+                                               "send a smaller image or set resize_to"))
                     continue
                 futures.append(pool.submit(predictor.send, item))
             for future in futures:

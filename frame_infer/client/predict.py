@@ -64,6 +64,13 @@ def _error_rows(frames: list[FrameRef], code: str, message: str) -> list[dict]:
     return [{**f.row(), **error_body(code, message)} for f in frames]
 
 
+def too_large_rows(item: TooLarge, limit: int, fix: str) -> list[dict]:
+    """The ``frame_too_large`` row of a frame that fits in no request under ``limit``."""
+    return _error_rows([item.frame], "frame_too_large",
+                       f"{item.size} bytes cannot fit under the {limit}-byte request limit: "
+                       f"{fix}")
+
+
 def _prediction(entry: dict) -> dict | None:
     """``label``, ``score``, ``probabilities`` of a well-formed entry; None otherwise."""
     try:
@@ -234,10 +241,8 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
         try:
             for item in pack(pending(), read, options.batch_size, target.max_payload):
                 if isinstance(item, TooLarge):
-                    journal.record(_error_rows(
-                        [item.frame], "frame_too_large",
-                        f"{item.size} bytes cannot fit under the {target.max_payload}-byte "
-                        "request limit: use --resize-to-model or --by-reference"))
+                    journal.record(too_large_rows(item, target.max_payload,
+                                                  "use --resize-to-model or --by-reference"))
                     bar.update(1)
                     continue
                 # Bounded look-ahead: read frames only as fast as requests complete.
