@@ -64,6 +64,7 @@ def read_manifest(folder: Path | str) -> list[Frame]:
         raise NotFoundError(f"{path} not found: run `frame-infer extract VIDEO --out "
                             f"{folder}` first")
     frames = []
+    root = Path(folder).resolve()  # once: every frame and face file is checked against it
     with open(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -73,7 +74,7 @@ def read_manifest(folder: Path | str) -> list[Frame]:
             except (TypeError, ValueError) as exc:
                 raise InputError(f"{path}:{number} is not a manifest line ({exc}); "
                                  "re-run extract") from exc
-            problem = _check(frame, Path(folder))
+            problem = _check(frame, root)
             if problem:
                 raise InputError(f"{path}:{number}: {problem}; re-run extract (a manifest "
                                  "only names frame files inside its own folder)")
@@ -82,9 +83,10 @@ def read_manifest(folder: Path | str) -> list[Frame]:
     return frames
 
 
-def _check(frame: Frame, folder: Path) -> str | None:
-    """Why ``frame`` cannot be used, or None. Its file must lie inside ``folder``: a
-    manifest must not make predict send (or upload upload) any other file."""
+def _check(frame: Frame, root: Path) -> str | None:
+    """Why ``frame`` cannot be used, or None. Its files must lie inside ``root`` (the
+    resolved frames folder): a manifest must not make predict send (or upload upload)
+    any other file."""
     if not isinstance(frame.index, int) or isinstance(frame.index, bool) or frame.index < 0:
         return f"index {frame.index!r} is not a whole number >= 0"
     if not isinstance(frame.timestamp, (int, float)) or isinstance(frame.timestamp, bool):
@@ -99,19 +101,18 @@ def _check(frame: Frame, folder: Path) -> str | None:
             if not (isinstance(entry["box"], list) and len(entry["box"]) == 4
                     and all(isinstance(v, int) for v in entry["box"])):
                 return f"faces[{number}] box {entry['box']!r} is not [x, y, w, h]"
-            problem = _check_file(entry["file"], folder)
+            problem = _check_file(entry["file"], root)
             if problem:
                 return problem
-    return _check_file(frame.file, folder)
+    return _check_file(frame.file, root)
 
 
-def _check_file(name, folder: Path) -> str | None:
+def _check_file(name, root: Path) -> str | None:
     if not isinstance(name, str) or not name or "\0" in name:
         return f"file {name!r} is not a file name"
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts or "\\" in name:
         return f"file {name!r} points outside the frames folder"
-    root = folder.resolve()
     if root not in (root / relative).resolve().parents:
         return f"file {name!r} resolves outside the frames folder"
     return None
