@@ -45,11 +45,7 @@ def free_port(low: int = 20000, high: int = 32000) -> int:
     rng = random.Random()
     for _ in range(200):
         port = rng.randint(low, high)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if not port_in_use(port):
             return port
     raise ServerError(f"no free loopback port between {low} and {high}")
 
@@ -321,15 +317,11 @@ class LocalMMS:
 
     def log_tail(self, lines: int = 40) -> str:
         parts = []
-        for log in ("mms_log.log", "model_log.log"):
-            path = self.log_dir / log
+        for path in (self.log_dir / "mms_log.log", self.log_dir / "model_log.log",
+                     self.run_dir / "mms.stdout.log"):
             if path.exists():
                 text = path.read_text(errors="replace").splitlines()[-lines:]
                 parts.append(f"--- {path} ---\n" + "\n".join(text))
-        out = self.run_dir / "mms.stdout.log"
-        if out.exists():
-            parts.append(f"--- {out} ---\n"
-                         + "\n".join(out.read_text(errors="replace").splitlines()[-lines:]))
         return "\n".join(parts)
 
     def stop(self, timeout: float = 20.0) -> None:
