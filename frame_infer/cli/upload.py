@@ -19,6 +19,6 @@ def run(args: argparse.Namespace) -> int:
 
     result = upload_frames(args.folder, args.destination, endpoint_url=args.endpoint_url,
                            concurrency=args.concurrency)
-    print(f"uploaded {result.uploaded} frames, {result.skipped} already there, to "
+    print(f"uploaded {result.uploaded} files, {result.skipped} already there, to "
           f"{result.location.uri()}")
     return 0

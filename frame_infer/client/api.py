@@ -193,7 +193,7 @@ class Client:
         ``out``; returns the job's summary (counts, timings, the report's paths).
 
         ``faces=True`` (or a :class:`FaceOptions`) is ``run --faces``: each face found
-        is predicted on its own, one row per face (local frames only, no ``bucket``)."""
+        is predicted on its own, one row per face (with ``bucket`` the crops are uploaded)."""
         face_options = FaceOptions() if faces is True else (faces or None)
         return run_job(video, out, self.endpoint,
                        JobOptions(predict=self.options, bucket=bucket, re_extract=re_extract,

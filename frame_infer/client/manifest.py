@@ -17,6 +17,8 @@ MANIFEST_NAME = "manifest.jsonl"
 FACES_DIR = "faces"
 """Subfolder of the frames folder holding the face crops."""
 FACE_KEYS = ("face", "box", "crop", "file", "size", "sha256")
+OPTIONAL_FACE_KEYS = ("s3_key",)
+"""Written by ``upload``: where the crop is in the bucket."""
 
 
 @dataclass
@@ -96,7 +98,7 @@ def _check(frame: Frame, root: Path) -> str | None:
             return f"faces {frame.faces!r} is not a list"
         for number, entry in enumerate(frame.faces):
             if not isinstance(entry, dict) or entry.get("face") != number or \
-                    sorted(entry) != sorted(FACE_KEYS):
+                    set(FACE_KEYS) - set(entry) or set(entry) - {*FACE_KEYS, *OPTIONAL_FACE_KEYS}:
                 return f"faces[{number}] {entry!r} is not a face entry"
             if not (isinstance(entry["box"], list) and len(entry["box"]) == 4
                     and all(isinstance(v, int) for v in entry["box"])):

@@ -69,9 +69,10 @@ class JobOptions:
     """Cut the frames again even when the folder has them."""
     faces: FaceOptions | None = None
     """Find faces in every frame and predict each face crop instead of the whole frame
-    (one row per face; local frames only, not with ``bucket``). None: whole frames."""
+    (one row per face; with ``bucket`` the crops are uploaded too). None: whole frames."""
 
     def __post_init__(self) -> None:
-        if self.faces is not None and self.bucket:
-            raise InputError("faces with a bucket is not supported yet: face crops are not "
-                             "uploaded; run without --bucket")
+        if self.bucket:
+            from ..s3 import parse_s3_uri
+
+            parse_s3_uri(self.bucket)  # a typo fails before the video is cut

@@ -97,22 +97,45 @@ def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
         body = None
     if body is not None:
         frames = []
-        for line in io.StringIO(body.decode("utf-8")):
+        for number, line in enumerate(io.StringIO(body.decode("utf-8")), 1):
             if line.strip():
-                entry = json.loads(line)
-                if entry.get("faces") is not None:
-                    raise InputError(f"{uri} was extracted with --faces; face crops are "
-                                     "not uploaded: predict the local frames folder instead")
-                key = entry.get("s3_key") or location.key(entry["file"])
-                frames.append(FrameRef(entry["index"], entry["timestamp"],
-                                       s3_bucket=location.bucket, s3_key=key))
-        return sorted(frames, key=lambda f: f.index)
+                frames += _s3_refs(_manifest_entry(line, location, number), location)
+        return sorted(frames, key=lambda f: (f.index, -1 if f.face is None else f.face))
     keys = _list_image_keys(client, location)
     if not keys:
         raise NotFoundError(f"no images under {uri}: upload frames first "
                             "(`frame-infer upload FOLDER s3://...`)")
     return [FrameRef(i, i / fps, s3_bucket=location.bucket, s3_key=k)
             for i, k in enumerate(keys)]
+
+
+def _manifest_entry(line: str, location: S3Location, number: int) -> dict:
+    try:
+        entry = json.loads(line)
+        int(entry["index"]), float(entry["timestamp"]), str(entry["file"])
+        faces = entry.get("faces")
+        for face in faces or ():
+            int(face["face"]), list(face["box"]), str(face["file"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{location.uri(MANIFEST_NAME)} line {number} is not a manifest entry "
+                         f"({type(exc).__name__}: {exc}); upload the frames folder again "
+                         "(`frame-infer upload FOLDER s3://...`)") from None
+    return entry
+
+
+def _s3_refs(entry: dict, location: S3Location) -> list[FrameRef]:
+    """The S3 counterpart of :func:`frame_refs` for one manifest line."""
+    index, timestamp = entry["index"], entry["timestamp"]
+    faces = entry.get("faces")
+    if faces is None:
+        key = entry.get("s3_key") or location.key(entry["file"])
+        return [FrameRef(index, timestamp, s3_bucket=location.bucket, s3_key=key)]
+    if not faces:
+        return [FrameRef(index, timestamp, faces_mode=True)]
+    return [FrameRef(index, timestamp, s3_bucket=location.bucket,
+                     s3_key=face.get("s3_key") or location.key(face["file"]),
+                     face=face["face"], box=tuple(face["box"]), faces_mode=True)
+            for face in faces]
 
 
 def _list_image_keys(client, location: S3Location) -> list[str]:

@@ -3,7 +3,10 @@
 A frame is skipped when the bucket already holds it with the same content: the
 listing's ETag is the MD5 of objects uploaded in one part (frames are far below the
 multipart threshold); for multipart objects the SHA-256 stored in the object's
-metadata is compared instead. The manifest gets the S3 keys and is uploaded last.
+metadata is compared instead. A folder cut with ``--faces`` uploads each face crop
+(``faces/frame_…_face0.jpg``) the same way, beside its frame. The manifest gets the S3
+keys (each face entry its own ``s3_key``) and is uploaded last, so a reader of the
+prefix sees a manifest only when every file it names is there.
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from .manifest import MANIFEST_NAME, Frame, read_manifest, write_manifest
 @dataclass
 class UploadResult:
     uploaded: int
+    """Files sent (frames and face crops)."""
     skipped: int
+    """Files already in the bucket with the same content."""
     location: S3Location
 
 
@@ -43,14 +48,22 @@ def existing_etags(client, location: S3Location) -> dict[str, str]:
     return etags
 
 
-def _already_there(client, location: S3Location, key: str, etag: str | None, frame: Frame,
+def _already_there(client, location: S3Location, key: str, etag: str | None, sha256: str,
                    path: Path) -> bool:
     if etag is None:
         return False
     if "-" not in etag:
         return etag == _md5(path)
     head = client.head_object(Bucket=location.bucket, Key=key)
-    return head.get("Metadata", {}).get("sha256") == frame.sha256
+    return head.get("Metadata", {}).get("sha256") == sha256
+
+
+def _files(frame: Frame) -> list[tuple[str, str, dict | None]]:
+    """(file, sha256, face entry or None) of everything a manifest frame names: the frame,
+    then its face crops."""
+    files = [(frame.file, frame.sha256, None)]
+    files += [(entry["file"], entry["sha256"], entry) for entry in frame.faces or ()]
+    return files
 
 
 def upload_frames(folder: Path | str, destination: str, client=None,
@@ -65,27 +78,31 @@ def upload_frames(folder: Path | str, destination: str, client=None,
     client = client or make_client("s3", endpoint_url)
     frames = read_manifest(folder)
     etags = existing_etags(client, location)
-    todo = []
+    todo, total = [], 0
     for frame in frames:
-        key = location.key(frame.file)
-        path = folder / frame.file
-        if not path.exists():
-            raise NotFoundError(f"{path} is in the manifest but missing: re-run extract")
-        if not _already_there(client, location, key, etags.get(key), frame, path):
-            todo.append((frame, key, path))
-        frame.s3_key = key
+        for name, sha256, face in _files(frame):
+            key, path = location.key(name), folder / name
+            if not path.exists():
+                raise NotFoundError(f"{path} is in the manifest but missing: re-run extract")
+            if not _already_there(client, location, key, etags.get(key), sha256, path):
+                todo.append((sha256, key, path))
+            total += 1
+            if face is None:
+                frame.s3_key = key
+            else:
+                face["s3_key"] = key
     config = TransferConfig(max_concurrency=concurrency)
-    bar = tqdm(total=len(todo), unit="frame", desc="upload",
+    bar = tqdm(total=len(todo), unit="file", desc="upload",
                disable=not (progress and sys.stderr.isatty()))
     with create_transfer_manager(client, config) as manager:
         futures = [manager.upload(str(path), location.bucket, key,
                                   extra_args={"ContentType": "image/jpeg",
-                                              "Metadata": {"sha256": frame.sha256}})
-                   for frame, key, path in todo]
+                                              "Metadata": {"sha256": sha256}})
+                   for sha256, key, path in todo]
         for future in futures:
             future.result()  # raises the first failure, naming the key
             bar.update(1)
     bar.close()
     write_manifest(folder, frames)
     client.upload_file(str(folder / MANIFEST_NAME), location.bucket, location.key(MANIFEST_NAME))
-    return UploadResult(uploaded=len(todo), skipped=len(frames) - len(todo), location=location)
+    return UploadResult(uploaded=len(todo), skipped=total - len(todo), location=location)

@@ -110,3 +110,55 @@ def test_extract_faces_then_predict_and_a_whole_frame_folder_is_recut(fer_server
     assert main(["run", str(video), "--endpoint", fer_server, "--out", str(out), "--faces",
                  "--fps", "1", "--no-progress"]) == 0
     assert [r["face"] for r in read_rows(out)] == [0] * 8 + [None] * 3
+
+
+def test_run_faces_with_bucket_uploads_the_crops_and_predicts_them_from_s3(
+        fer_server, video, aws_env, tmp_path, capsys):
+    """`run --faces --bucket`: every crop is uploaded beside its frame, the manifest names
+    each crop's key, the crops are predicted from S3 with the same answers as the local
+    run, and a rerun sends and uploads nothing."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="face-jobs")
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    common = ["--endpoint", fer_server, "--faces", "--fps", "1", "--no-progress"]
+    assert main(["run", str(video), "--out", str(local)] + common) == 0
+    args = ["run", str(video), "--out", str(remote), "--bucket", "s3://face-jobs/job"] + common
+    assert main(args) == 0
+    capsys.readouterr()
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="face-jobs")["Contents"]}
+    crops = {f"job/frames/faces/frame_{i:06d}_face0.jpg" for i in range(2 * SECONDS_EACH)}
+    assert crops <= keys
+    assert not any("_face" in k and int(k.split("frame_")[1][:6]) >= 2 * SECONDS_EACH
+                   for k in keys)  # the frames without a face have no crop
+    manifest = [json.loads(line) for line in s3.get_object(
+        Bucket="face-jobs", Key="job/frames/manifest.jsonl")["Body"].iter_lines()]
+    assert {face["s3_key"] for m in manifest for face in m["faces"]} == crops
+    local_rows, remote_rows = read_rows(local), read_rows(remote)
+    assert [(r["index"], r["face"], r["box"], r.get("label")) for r in remote_rows] == \
+        [(r["index"], r["face"], r["box"], r.get("label")) for r in local_rows]
+    for mine, theirs in zip(remote_rows, local_rows):
+        if "probabilities" in theirs:
+            for label, p in theirs["probabilities"].items():
+                assert mine["probabilities"][label] == pytest.approx(p, abs=1e-4)
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "0 requests" in printed
+    assert read_rows(remote) == remote_rows
+
+
+def test_a_broken_s3_manifest_line_is_named_with_the_fix(aws_env, tmp_path, capsys):
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="broken")
+    s3.put_object(Bucket="broken", Key="f/manifest.jsonl",
+                  Body=b'{"index": 0, "timestamp": 0, "file": "frame_000000.jpg"}\n'
+                       b'{"index": 1, "faces": [{"face": 0}]}\n')
+    code = main(["predict", "s3://broken/f", "--endpoint", "http://127.0.0.1:20001/p",
+                 "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "s3://broken/f/manifest.jsonl line 2 is not a manifest entry" in err
+    assert "frame-infer upload" in err
