@@ -58,6 +58,19 @@ def test_library_options_are_checked_too(kwargs, fragment):
         PredictOptions(**kwargs)
 
 
+@pytest.mark.parametrize("bucket, fragment", [
+    ("my-bucket", "'my-bucket' is not an S3 URI: write s3://bucket/prefix"),
+    ("s3:///prefix", "has no bucket"),
+])
+def test_run_checks_the_bucket_before_the_video_is_cut(tmp_path, capsys, bucket, fragment):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not looked at")
+    code = main(["run", str(video), "--endpoint", "http://127.0.0.1:20001/p", "--out",
+                 str(tmp_path / "out"), "--bucket", bucket, "--faces", "--no-progress"])
+    assert code == 1 and fragment in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing was cut or written
+
+
 def test_version_and_unknown_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
