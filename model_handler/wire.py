@@ -34,6 +34,7 @@ def error_body(code: str, message: str) -> dict:
     """The body of every error the service answers: ``{"error": {"code", "message"}}``."""
     return {"error": {"code": code, "message": message}}
 
+
 # MMS's own error answers ({"code": <status>, "type": "...Exception", "message": "..."}, or
 # an empty body for 413) in the contract's terms. The container front and the client
 # both present them as {"error": {"code", "message"}} with these codes.
