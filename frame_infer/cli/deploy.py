@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-autoscaling", action="store_true",
                         help="no scaling policy (fixed instance count)")
     parser.add_argument("--async-output", default="", metavar="S3_URI",
-                        help="make an asynchronous endpoint writing results here (it "
-                             "scales down to 0 instances when idle)")
+                        help="make an asynchronous endpoint writing results here (with "
+                             "autoscaling it scales down to 0 instances when idle)")
     parser.add_argument("--async-notifications", action="store_true",
                         help="with --async-output: SNS topics for successes and errors")
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
