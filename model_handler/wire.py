@@ -16,13 +16,24 @@ MMS_MAX_REQUEST_BYTES = 6_553_500
 """MMS's default ``max_request_size``: a larger body gets 413 with an empty body."""
 SAGEMAKER_MAX_REQUEST_BYTES = 6 * 1024 * 1024
 """SageMaker real-time ``InvokeEndpoint`` payload limit."""
-ASYNC_MAX_REQUEST_BYTES = 1024 ** 3
+SAGEMAKER_ASYNC_MAX_REQUEST_BYTES = 1024 ** 3
 """SageMaker asynchronous inference payload limit (the body is an S3 object)."""
+ASYNC_MAX_REQUEST_BYTES = 100 * 1024 ** 2
+"""Request body limit of an asynchronous deployment, one number for both sides: the
+endpoint template's ``FRAME_INFER_MAX_REQUEST_BYTES`` for async (the container front's and
+MMS's ``max_request_size``) and the async client's default payload limit. Below
+SageMaker's 1 GB because MMS keeps every queued body on the Java heap (heap = 2 x queue x
+limit + 256 MiB: 1.8 GiB at this limit, 16 GiB at 1 GB)."""
+ASYNC_INVOCATION_TIMEOUT_S = 900
+"""Seconds one async request may run: the template's ``SAGEMAKER_MODEL_SERVER_TIMEOUT``
+for async (the worker timeout) and the ``InvocationTimeoutSeconds`` the client sends
+(SageMaker's default; its maximum is 3600)."""
 
 
 def error_body(code: str, message: str) -> dict:
     """The body of every error the service answers: ``{"error": {"code", "message"}}``."""
     return {"error": {"code": code, "message": message}}
+
 
 # MMS's own error answers ({"code": <status>, "type": "...Exception", "message": "..."}, or
 # an empty body for 413) in the contract's terms. The container front and the client

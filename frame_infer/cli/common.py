@@ -44,7 +44,7 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests in flight (4)")
     parser.add_argument("--max-payload", type=at_least(1024),
                         help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS, "
-                             "1 GB SageMaker async)")
+                             "100 MiB SageMaker async: the async container's limit)")
     parser.add_argument("--resize-to-model", action="store_true",
                         help="shrink frames to --model-input before sending")
     parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")

@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-autoscaling", action="store_true",
                         help="no scaling policy (fixed instance count)")
     parser.add_argument("--async-output", default="", metavar="S3_URI",
-                        help="make an asynchronous endpoint writing results here")
+                        help="make an asynchronous endpoint writing results here (with "
+                             "autoscaling it scales down to 0 instances when idle)")
+    parser.add_argument("--async-notifications", action="store_true",
+                        help="with --async-output: SNS topics for successes and errors")
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
                         help="another endpoint template parameter, e.g. BatchSize=16")
     parser.add_argument("--template", type=Path,
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         instance_type=args.instance_type, instance_count=args.instance_count,
         max_instance_count=args.max_instance_count, accelerator_type=args.accelerator_type,
         autoscaling=not args.no_autoscaling, async_output_s3_uri=args.async_output,
+        async_notifications=args.async_notifications,
         template=args.template, extra_parameters=extra)
     summary = deploy(settings, clients, skip_smoke_test=skip, poll_seconds=args.poll_seconds)
     print(json.dumps(summary, indent=2))

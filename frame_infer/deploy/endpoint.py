@@ -39,6 +39,9 @@ class DeploySettings:
     accelerator_type: str = ""
     autoscaling: bool = True
     async_output_s3_uri: str = ""
+    """s3://BUCKET/PREFIX for results: an asynchronous endpoint (scales to zero)."""
+    async_notifications: bool = False
+    """Async only: SNS topics for successes and errors (the stack's outputs name them)."""
     template: Path | None = None
     """A CloudFormation template file; None: the packaged ``endpoint.yaml``."""
     extra_parameters: dict[str, str] = field(default_factory=dict)
@@ -91,6 +94,7 @@ def stack_parameters(settings: DeploySettings, model_data_url: str) -> list[dict
         "AcceleratorType": settings.accelerator_type,
         "EnableAutoScaling": "true" if settings.autoscaling else "false",
         "AsyncOutputS3Uri": settings.async_output_s3_uri.rstrip("/"),
+        "AsyncNotifications": "true" if settings.async_notifications else "false",
         **settings.extra_parameters}
     return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 
@@ -141,6 +145,9 @@ def deploy(settings: DeploySettings, clients: AwsClients, skip_smoke_test: str =
            poll_seconds: int = 30) -> dict:
     """Upload, create/update the stack, wait, check autoscaling, smoke-test (unless
     ``skip_smoke_test`` gives a reason); return a summary."""
+    if settings.async_notifications and not settings.async_output_s3_uri:
+        raise DeployError("--async-notifications needs --async-output S3_URI: only "
+                          "asynchronous endpoints notify")
     if not STACK_NAME.match(settings.stack):
         raise DeployError(f"stack name {settings.stack!r} also names the endpoint: use up to "
                           "63 letters, digits and hyphens, starting with a letter or digit")

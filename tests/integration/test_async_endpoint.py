@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -14,6 +15,7 @@ import uuid
 import pytest
 
 from frame_infer import cli
+from model_handler.wire import ASYNC_INVOCATION_TIMEOUT_S
 from frame_infer.client.targets.sagemaker_async import AsyncSageMakerTarget, failure_answer
 from frame_infer.client.predict import PredictOptions, predict
 from frame_infer.client.sources import local_frames
@@ -73,7 +75,7 @@ class AsyncSageMakerProxy(StandIn):
                 match = re.fullmatch(r"/endpoints/([^/]+)/async-invocations", self.path)
                 if not match:
                     return self.send_json(404, {"message": f"no route {self.path}"},
-                                      {"x-amzn-ErrorType": "UnknownOperationException"})
+                                          {"x-amzn-ErrorType": "UnknownOperationException"})
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with proxy._lock:
                     proxy.calls += 1
@@ -83,7 +85,7 @@ class AsyncSageMakerProxy(StandIn):
                 input_location = headers.get("x-amzn-sagemaker-inputlocation", "")
                 if not input_location.startswith("s3://"):
                     return self.send_json(400, {"message": "InputLocation must be an S3 URI"},
-                                      {"x-amzn-ErrorType": "ValidationError"})
+                                          {"x-amzn-ErrorType": "ValidationError"})
                 inference_id = headers.get("x-amzn-sagemaker-inference-id") or str(uuid.uuid4())
                 output = f"{OUTPUT}/{inference_id}.out"
                 failure = f"{FAILURES}/{inference_id}-error.out"
@@ -94,8 +96,8 @@ class AsyncSageMakerProxy(StandIn):
                     proxy._workers.append(worker)
                     worker.start()
                 self.send_json(202, {"InferenceId": inference_id},
-                           {"X-Amzn-SageMaker-OutputLocation": output,
-                            "X-Amzn-SageMaker-FailureLocation": failure})
+                               {"X-Amzn-SageMaker-OutputLocation": output,
+                                "X-Amzn-SageMaker-FailureLocation": failure})
 
         self.serve(Handler)
 
@@ -244,3 +246,28 @@ def test_output_that_never_appears_is_retried_then_request_failed(s3, mms, tmp_p
     assert (rerun.predicted, rerun.unfinished, proxy.calls) == (5, 0, 1)
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(5)) and all("label" in r for r in rows)
+
+
+def test_failure_is_reported_promptly_and_the_call_carries_the_time_limits(s3, mms, tmp_path):
+    """A failure document (SageMaker's own text here) comes back as soon as it is written,
+    not after the 120 s timeout; every call sends InvocationTimeoutSeconds = the async
+    container's worker timeout and RequestTTLSeconds = the client's timeout."""
+    document = (b"Received server error (500) from primary with message "
+                b"\"model failed\". See the endpoint's CloudWatch logs.")
+    write_frames(tmp_path / "frames", 3)
+    with AsyncSageMakerProxy(mms.inference_url, "ferplus", s3,
+                             failure_document=document) as proxy:
+        target = make_target(proxy, s3, "prompt", timeout=120)
+        started = time.monotonic()
+        summary = predict(local_frames(tmp_path / "frames"), target, tmp_path / "out",
+                          PredictOptions(batch_size=3, progress=False, retry=FAST_RETRY))
+        elapsed = time.monotonic() - started
+    assert proxy.faults == [] and elapsed < 10
+    assert (summary.errors, proxy.calls) == (3, 1)  # a model error: not retried
+    rows = read_rows(tmp_path / "out")
+    assert {r["error"]["code"] for r in rows} == {"async_inference_failed"}
+    assert all("model failed" in r["error"]["message"] for r in rows)
+    headers, = proxy.requests
+    assert headers["x-amzn-sagemaker-invocationtimeoutseconds"] == \
+        str(ASYNC_INVOCATION_TIMEOUT_S)
+    assert headers["x-amzn-sagemaker-requestttlseconds"] == "120"

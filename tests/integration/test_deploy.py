@@ -6,7 +6,8 @@ not AWS, and what it does not do is asserted here rather than hidden:
 
 - its CloudFormation skips ``AWS::S3::BucketPolicy``, ``AWS::ApplicationAutoScaling::
   ScalableTarget`` and ``AWS::ApplicationAutoScaling::ScalingPolicy`` (warns, creates
-  nothing, still reports CREATE_COMPLETE), applies only ``BucketEncryption`` (and tags) of
+  nothing, still reports CREATE_COMPLETE; async stacks add ``AWS::CloudWatch::Alarm``, skipped
+  alike), applies only ``BucketEncryption`` (and tags) of
   ``AWS::S3::Bucket``, and ignores ``EndpointName`` (it generates the name);
 - its endpoints are InService at once and run no container, so the smoke test cannot
   pass against it (``deploy --endpoint-url`` skips it and says so).
@@ -26,6 +27,7 @@ import pytest
 
 from frame_infer import deploy
 from frame_infer.cli import main
+from model_handler.wire import ASYNC_MAX_REQUEST_BYTES
 from ..helpers.aws import moto_server
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/frame-infer:test"
@@ -65,6 +67,13 @@ def mar(model_store):
 
 def settings(mar, bucket, stack: str, **kw) -> deploy.DeploySettings:
     return deploy.DeploySettings(model=mar, bucket=bucket, stack=stack, image_uri=IMAGE, **kw)
+
+
+def aws_client(clients, service: str):
+    """Another boto3 client for the emulator, like those of ``clients``."""
+    meta = clients.s3.meta
+    return boto3.client(service, endpoint_url=meta.endpoint_url, region_name=meta.region_name,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def variant(clients, summary) -> dict:
@@ -134,6 +143,39 @@ def test_deploy_with_accelerator_and_async_output(clients, bucket, mar):
     assert config["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] == \
         f"s3://{bucket}/results"
     assert summary["smoke_test"].startswith("not run: an asynchronous endpoint")
+
+
+def test_async_deploy_with_notifications_and_dashboard(clients, bucket, mar):
+    """--async-notifications: two SNS topics exist and reach the endpoint config with the
+    concurrency cap; the dashboard (moto's CloudFormation resolves its Join/Sub/If) holds
+    the backlog widget; the container names its metrics after the endpoint."""
+    summary = deploy.deploy(
+        settings(mar, bucket, "fi-async", async_output_s3_uri=f"s3://{bucket}/results",
+                 async_notifications=True),
+        clients, poll_seconds=1)
+    outputs = summary["outputs"]
+    topics = {t["TopicArn"] for t in aws_client(clients, "sns").list_topics()["Topics"]}
+    assert {outputs["AsyncSuccessTopicArn"], outputs["AsyncErrorTopicArn"]} <= topics
+    config = clients.sagemaker.describe_endpoint_config(
+        EndpointConfigName=outputs["EndpointConfigName"])["AsyncInferenceConfig"]
+    assert config["OutputConfig"]["NotificationConfig"] == {
+        "SuccessTopic": outputs["AsyncSuccessTopicArn"],
+        "ErrorTopic": outputs["AsyncErrorTopicArn"]}
+    assert config["OutputConfig"]["S3FailurePath"] == f"s3://{bucket}/results/failures"
+    assert config["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 4
+    model = clients.sagemaker.describe_model(ModelName=outputs["ModelName"])
+    env = model["PrimaryContainer"]["Environment"]
+    assert env["FRAME_INFER_ENDPOINT_NAME"] == "fi-async"
+    assert env["FRAME_INFER_MAX_REQUEST_BYTES"] == str(ASYNC_MAX_REQUEST_BYTES)
+    body = json.loads(aws_client(clients, "cloudwatch").get_dashboard(
+        DashboardName=outputs["DashboardName"])["DashboardBody"])
+    names = [m[1] for w in body["widgets"] for m in w["properties"]["metrics"]]
+    assert "ApproximateBacklogSizePerInstance" in names and "ImageErrors" in names
+
+
+def test_notifications_without_async_are_refused(clients, bucket, mar):
+    with pytest.raises(deploy.DeployError, match="--async-notifications needs --async-output"):
+        deploy.deploy(settings(mar, bucket, "fi-bad", async_notifications=True), clients)
 
 
 def test_redeploy_updates_the_stack(clients, bucket, mar):

@@ -4,7 +4,9 @@
 cfn-lint runs as a subprocess from the venv (as ``make test`` would). The property checks
 read the templates with cfn-lint's YAML loader (intrinsic functions as plain dicts) and
 assert what no linter knows: the accelerator is optional, access is least-privilege, the
-bucket is private and TLS-only, autoscaling tracks invocations per instance.
+bucket is private and TLS-only, autoscaling tracks invocations per instance (real-time) or
+the backlog down to zero instances (async), async limits equal the client's, the
+dashboard's JSON reads the right metrics.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 
 from frame_infer import deploy
+from model_handler import wire
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 TEMPLATES = sorted(INFRA.glob("*.yaml"))
@@ -101,19 +104,144 @@ def test_async_inference_is_optional_and_may_write_only_its_output():
     assert [s["Sid"] for s in writes] == ["WriteAsyncResults"]
 
 
+def test_scaling_conditions_split_real_time_from_async():
+    conditions = load("endpoint.yaml")["Conditions"]
+    assert conditions["RealTimeScaling"] == {"Fn::And": [
+        {"Condition": "ScalingEnabled"}, {"Fn::Not": [{"Condition": "HasAsync"}]}]}
+    assert conditions["AsyncScaling"] == {"Fn::And": [
+        {"Condition": "ScalingEnabled"}, {"Condition": "HasAsync"}]}
+    assert conditions["HasNotifications"] == {"Fn::And": [
+        {"Condition": "HasAsync"}, {"Fn::Equals": [{"Ref": "AsyncNotifications"}, "true"]}]}
+
+
 def test_autoscaling_tracks_invocations_per_instance():
     resources = load("endpoint.yaml")["Resources"]
     target, policy = resources["ScalableTarget"], resources["ScalingPolicy"]
-    assert target["Condition"] == policy["Condition"] == "ScalingEnabled"
+    assert target["Condition"] == "ScalingEnabled"
+    assert policy["Condition"] == "RealTimeScaling"  # async endpoints scale on the backlog
     assert target["Properties"]["ResourceId"] == \
         {"Fn::Sub": "endpoint/${Endpoint.EndpointName}/variant/AllTraffic"}
     assert target["Properties"]["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert target["Properties"]["MinCapacity"] == {"Ref": "InstanceCount"}
+    assert target["Properties"]["MinCapacity"] == \
+        {"Fn::If": ["HasAsync", 0, {"Ref": "InstanceCount"}]}
     tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
     assert policy["Properties"]["PolicyType"] == "TargetTrackingScaling"
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
         "SageMakerVariantInvocationsPerInstance"
     assert policy["Properties"]["ScalingTargetId"] == {"Ref": "ScalableTarget"}
+
+
+ENDPOINT_DIMENSION = [{"Name": "EndpointName", "Value": {"Fn::GetAtt": [
+    "Endpoint", "EndpointName"]}}]
+
+
+def test_async_scales_on_backlog_to_zero_and_wakes_on_backlog_without_capacity():
+    """AWS's recipe for async endpoints ("Autoscale an asynchronous endpoint"): target
+    tracking on ApproximateBacklogSizePerInstance with MinCapacity 0, and a step policy
+    adding one instance when the HasBacklogWithoutCapacity alarm fires."""
+    resources = load("endpoint.yaml")["Resources"]
+    tracking, wake = resources["BacklogScalingPolicy"], resources["WakeFromZeroPolicy"]
+    alarm = resources["BacklogWithoutCapacityAlarm"]
+    assert tracking["Condition"] == wake["Condition"] == alarm["Condition"] == "AsyncScaling"
+    assert tracking["Properties"]["PolicyType"] == "TargetTrackingScaling"
+    assert tracking["Properties"]["ScalingTargetId"] == {"Ref": "ScalableTarget"}
+    config = tracking["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert config["TargetValue"] == {"Ref": "TargetBacklogPerInstance"}
+    assert config["CustomizedMetricSpecification"] == {
+        "Namespace": "AWS/SageMaker", "MetricName": "ApproximateBacklogSizePerInstance",
+        "Dimensions": ENDPOINT_DIMENSION, "Statistic": "Average"}
+    assert "DisableScaleIn" not in config  # scaling in is what reaches zero
+
+    assert wake["Properties"]["PolicyType"] == "StepScaling"
+    assert wake["Properties"]["ScalingTargetId"] == {"Ref": "ScalableTarget"}
+    step = wake["Properties"]["StepScalingPolicyConfiguration"]
+    assert step["AdjustmentType"] == "ChangeInCapacity"
+    assert step["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
+
+    props = alarm["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == \
+        ("AWS/SageMaker", "HasBacklogWithoutCapacity")
+    assert props["Dimensions"] == ENDPOINT_DIMENSION
+    assert (props["ComparisonOperator"], props["Threshold"]) == \
+        ("GreaterThanOrEqualToThreshold", 1)
+    assert props["AlarmActions"] == [{"Ref": "WakeFromZeroPolicy"}]
+
+
+def test_async_notifications_are_optional_and_the_only_topics_the_role_may_publish_to():
+    template = load("endpoint.yaml")
+    assert template["Parameters"]["AsyncNotifications"]["Default"] == "false"
+    resources = template["Resources"]
+    for name in ("AsyncSuccessTopic", "AsyncErrorTopic"):
+        assert resources[name]["Type"] == "AWS::SNS::Topic"
+        assert resources[name]["Condition"] == "HasNotifications"
+    config = resources["EndpointConfig"]["Properties"]["AsyncInferenceConfig"]["Fn::If"][1]
+    assert config["OutputConfig"]["NotificationConfig"] == {"Fn::If": [
+        "HasNotifications", {"SuccessTopic": {"Ref": "AsyncSuccessTopic"},
+                             "ErrorTopic": {"Ref": "AsyncErrorTopic"}}, NO_VALUE]}
+    assert config["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": {
+        "Ref": "AsyncMaxConcurrentInvocationsPerInstance"}}
+    publish = [s for s in statements(template) if "sns:Publish" in as_list(s["Action"])]
+    assert len(publish) == 1 and publish[0]["Action"] == "sns:Publish"
+    assert publish[0]["Resource"] == [{"Ref": "AsyncSuccessTopic"}, {"Ref": "AsyncErrorTopic"}]
+    policy = resources["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    guarded = [s["Fn::If"] for s in policy["Statement"] if "Fn::If" in s]
+    assert ["HasNotifications", publish[0], NO_VALUE] in guarded
+
+
+def test_async_container_limits_are_the_clients():
+    """One number per limit in model_handler/wire.py: the async container accepts what the
+    client sends and runs as long as the client's InvocationTimeoutSeconds allows."""
+    env = load("endpoint.yaml")["Resources"]["Model"]["Properties"]["PrimaryContainer"][
+        "Environment"]
+    assert env["FRAME_INFER_MAX_REQUEST_BYTES"] == {"Fn::If": [
+        "HasAsync", str(wire.ASYNC_MAX_REQUEST_BYTES), str(wire.MMS_MAX_REQUEST_BYTES)]}
+    assert env["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == {"Fn::If": [
+        "HasAsync", str(wire.ASYNC_INVOCATION_TIMEOUT_S), "60"]}
+    assert wire.ASYNC_MAX_REQUEST_BYTES <= wire.SAGEMAKER_ASYNC_MAX_REQUEST_BYTES
+    assert wire.ASYNC_INVOCATION_TIMEOUT_S <= 3600  # InvokeEndpointAsync's maximum
+    # The EMF metrics' EndpointName dimension is the endpoint's name, i.e. the stack's.
+    assert env["FRAME_INFER_ENDPOINT_NAME"] == {"Ref": "AWS::StackName"}
+    endpoint = load("endpoint.yaml")["Resources"]["Endpoint"]["Properties"]
+    assert endpoint["EndpointName"] == {"Ref": "AWS::StackName"}
+
+
+def resolve(value, conditions: dict[str, bool], names: dict[str, str]):
+    """The string a Join/Sub/If expression of plain strings evaluates to."""
+    if isinstance(value, str):
+        return value
+    (function, args), = value.items()
+    if function == "Fn::Join":
+        return args[0].join(resolve(v, conditions, names) for v in args[1])
+    if function == "Fn::If":
+        return resolve(args[1] if conditions[args[0]] else args[2], conditions, names)
+    if function == "Fn::Sub":
+        text = args
+        for name, replacement in names.items():
+            text = text.replace("${%s}" % name, replacement)
+        assert "${" not in text, text
+        return text
+    raise AssertionError(f"unexpected {function}")
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["real-time", "async"])
+def test_dashboard_reads_invocations_latency_image_errors_and_backlog(is_async):
+    """The body is valid JSON in both branches; widgets read SageMaker's metrics and the
+    container's FrameInfer (EMF) metrics for this endpoint; the backlog only when async."""
+    dashboard = load("endpoint.yaml")["Resources"]["Dashboard"]["Properties"]
+    body = json.loads(resolve(dashboard["DashboardBody"], {"HasAsync": is_async},
+                              {"AWS::Region": "eu-west-1", "AWS::StackName": "fi-x"}))
+    metrics = {(m[0], m[1]): m[2:4] for w in body["widgets"]
+               for m in w["properties"]["metrics"]}
+    assert all(w["properties"]["region"] == "eu-west-1" for w in body["widgets"])
+    assert set(map(tuple, metrics.values())) == {("EndpointName", "fi-x")}
+    wanted = {("AWS/SageMaker", "Invocations"), ("AWS/SageMaker", "ModelLatency"),
+              ("FrameInfer", "Images"), ("FrameInfer", "ImageErrors"),
+              ("FrameInfer", "InferenceLatency")}
+    backlog = {("AWS/SageMaker", "ApproximateBacklogSizePerInstance"),
+               ("AWS/SageMaker", "HasBacklogWithoutCapacity")}
+    assert wanted <= set(metrics)
+    assert (backlog <= set(metrics)) is is_async
+    assert not backlog & set(metrics) or is_async
 
 
 def test_role_is_least_privilege():

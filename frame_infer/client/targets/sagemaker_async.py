@@ -6,23 +6,33 @@ Each request body is uploaded under ``--async-s3`` (one unique key per request),
 body; only returned when the endpoint config has an ``S3FailurePath``). Polling backs
 off up to ``max_poll_interval`` and gives up after ``timeout`` seconds with a retryable
 ``TransportError``, so ``predict``'s retry policy resubmits the request (SageMaker has no
-cancel: the earlier invocation may still run). Async endpoints take bodies up to 1 GB,
-so one request can carry many frames; the container's own limit still applies and
-comes back as 413 (``request_too_large``), which ``predict`` answers by splitting.
+cancel: an earlier invocation may still run, but one still queued expires, since the
+request's ``RequestTTLSeconds`` is the same ``timeout``). A failure document is read as
+soon as it appears, on the same poll as the output, so a refused request is reported
+within one poll interval, not after ``timeout``.
+
+Limits agree with the endpoint template through ``model_handler/wire.py``: bodies up to
+``ASYNC_MAX_REQUEST_BYTES`` (the async container's ``max_request_size``; SageMaker itself
+takes 1 GB) and ``InvocationTimeoutSeconds`` = ``ASYNC_INVOCATION_TIMEOUT_S`` (the async
+container's worker timeout). A container that still answers 413 (``request_too_large``)
+makes ``predict`` split the request.
 """
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
-from model_handler.wire import ASYNC_MAX_REQUEST_BYTES, JSON, contract_error, error_body
+from model_handler.wire import (ASYNC_INVOCATION_TIMEOUT_S, ASYNC_MAX_REQUEST_BYTES, JSON,
+                                SAGEMAKER_ASYNC_MAX_REQUEST_BYTES, contract_error, error_body)
 
 from ...errors import InputError
 from ...s3 import make_client, parse_s3_uri
 from .base import TransportError, parse_answer
 from .sagemaker import client_error_answer
 
-DEFAULT_ASYNC_TIMEOUT = 900.0  # SageMaker's default InvocationTimeoutSeconds
+DEFAULT_ASYNC_TIMEOUT = 900.0  # seconds from invocation to result, queue time included
+REQUEST_TTL_RANGE = (60, 21600)  # what InvokeEndpointAsync accepts for RequestTTLSeconds
 # A failure document carries the container's error body, not its status. These codes
 # (the serving container's, see docs/API.md) keep their meaning: 413 splits, 500/503 retry.
 FAILURE_STATUS = {"request_too_large": 413, "model_unavailable": 503, "internal_error": 500}
@@ -64,9 +74,15 @@ class AsyncSageMakerTarget:
 
         if timeout <= 0:
             raise InputError(f"--async-timeout {timeout}: give a number of seconds above 0")
+        if max_payload > SAGEMAKER_ASYNC_MAX_REQUEST_BYTES:
+            raise InputError(f"--max-payload {max_payload}: SageMaker asynchronous inference "
+                             f"takes at most {SAGEMAKER_ASYNC_MAX_REQUEST_BYTES} bytes (1 GB) "
+                             "per request; give a smaller value")
         self.endpoint_name = endpoint_name
         self.location = parse_s3_uri(s3_uri)
         self.timeout = timeout
+        low, high = REQUEST_TTL_RANGE
+        self.request_ttl = min(high, max(low, math.ceil(timeout)))
         self.max_payload = max_payload
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
@@ -91,7 +107,9 @@ class AsyncSageMakerTarget:
             response = self._runtime.invoke_endpoint_async(
                 EndpointName=self.endpoint_name, InferenceId=inference_id,
                 InputLocation=f"s3://{self.location.bucket}/{key}",
-                ContentType=content_type, Accept=JSON)
+                ContentType=content_type, Accept=JSON,
+                InvocationTimeoutSeconds=ASYNC_INVOCATION_TIMEOUT_S,
+                RequestTTLSeconds=self.request_ttl)
         except ClientError as exc:
             self._delete(key)
             return client_error_answer(exc)
