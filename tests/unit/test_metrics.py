@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -117,3 +119,14 @@ def test_follow_waits_for_whole_lines(tmp_path):
         thread.join(5)
     assert out.getvalue() == RESTART + json.dumps(record()).encode() + b"\n"
     assert samples(metrics)[("frame_infer_batch_images_count", ())] == 1
+
+
+def test_api_md_example_has_the_records_shape():
+    """docs/API.md's EMF example is what the handler prints (same members, same directive)."""
+    api = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text()
+    (block,) = re.findall(r"```json\n(.*?)```", api.split("## Metrics", 1)[1], re.S)
+    example, real = json.loads(block), record()
+    assert sorted(example) == sorted(real)
+    assert example["_aws"]["CloudWatchMetrics"] == real["_aws"]["CloudWatchMetrics"]
+    assert example["Images"] == sum(example["RequestImages"])
+    assert example["ImageErrors"] == sum(example["ImageErrorCodes"].values())
