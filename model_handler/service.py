@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import codecs
+from . import codecs, emf
 from .codecs import S3Ref
 from .config import ModelConfig, load_config
 from .engine import Engine, MXNetEngine, OnnxRuntimeEngine
@@ -73,6 +74,7 @@ class ImageClassifierService:
         self.config: ModelConfig | None = None
         self.engine: Engine | None = None
         self.model_name = "model"
+        self.endpoint = emf.LOCAL_ENDPOINT  # the EMF records' EndpointName
         self._fetcher: S3Fetcher | None = None
         self._decode_pool: ThreadPoolExecutor | None = None
 
@@ -101,6 +103,7 @@ class ImageClassifierService:
                              f"{len(cfg.labels)} labels; fix labels in model-config.json")
         self.config = cfg
         self.engine = engine
+        self.endpoint = emf.endpoint_name(os.environ)
         self._fetcher = S3Fetcher.from_config(cfg)
         self._decode_pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
         logger.info("model %s ready: engine=%s context=%s input=%s%s max_batch=%d "
@@ -225,19 +228,42 @@ class ImageClassifierService:
 
     # -- the MMS entry -------------------------------------------------------------------
     def handle(self, data: list[dict], context) -> list[str]:
-        """Answer every request of the batch; never raises."""
+        """Answer every request of the batch; never raises. Prints the batch's EMF record."""
         try:
             prepared = self.preprocess(data, context)
+            started = time.perf_counter()
             outputs = self.inference(prepared.batch)
+            inference_ms = (time.perf_counter() - started) * 1000
             # The batch's record (no response header for it: see _respond).
             logger.info("batch: requests=%d images=%d", len(data), len(prepared.batch))
-            return self.postprocess(prepared, outputs, context)
+            responses = self.postprocess(prepared, outputs, context)
         except Exception as exc:  # noqa: BLE001 - the one boundary that maps faults to 500
             logger.exception("inference failed for a batch of %d requests", len(data))
             error = RequestError(500, "internal_error",
                                  f"the service failed this batch: {type(exc).__name__}: {exc}")
+            self._record([500] * len(data), [0] * len(data), [], 0.0)
             return [self._respond(context, idx, 500, error.body(), len(data))
                     for idx in range(len(data))]
+        self._record(*batch_figures(prepared.plans), inference_ms)
+        return responses
+
+    def _record(self, statuses, request_images, error_codes, inference_ms: float) -> None:
+        try:  # a metrics line must never cost the batch its answers
+            emf.emit(emf.batch_record(self.endpoint, statuses, request_images, error_codes,
+                                      inference_ms))
+        except (OSError, ValueError) as exc:
+            logger.warning("could not write the batch's metrics line: %s", exc)
+
+
+def batch_figures(plans: list[RequestPlan]) -> tuple[list[int], list[int], list[str]]:
+    """(status of each request, images each answered, code of each per-image error)."""
+    statuses, images, codes = [], [], []
+    for plan in plans:
+        statuses.append(plan.error.status if plan.error is not None else 200)
+        images.append(0 if plan.error is not None else len(plan.slots))
+        if plan.error is None:
+            codes += [slot.code for slot in plan.slots if isinstance(slot, ImageError)]
+    return statuses, images, codes
 
 
 _service = ImageClassifierService()

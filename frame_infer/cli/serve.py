@@ -3,6 +3,10 @@
 Both ports are bound on 127.0.0.1 only. The management API has no authentication: whoever
 can reach it may register a model archive from a URL (its handler runs as your user) or
 scale the model to 0, so keep it on loopback and never forward its port.
+
+``--metrics-port PORT`` serves Prometheus metrics at ``http://127.0.0.1:PORT/metrics``: the
+handler's per-batch figures and worker restarts from MMS's log, requests by status and
+their time from MMS's access log (``frame_infer.serving.metrics`` says which is which).
 """
 from __future__ import annotations
 
@@ -29,6 +33,17 @@ def port_number(text: str) -> int:
     return port
 
 
+def tcp_port(text: str) -> int:
+    """An argparse type: a TCP port number (1-65535)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not in 1-65535")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-store", required=True, type=Path,
                         help="folder holding the .mar files")
@@ -50,15 +65,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--java-heap-mb", type=at_least(64),
                         help="Java heap (-Xmx) in MiB (default: twice the queue's bytes "
                              "+ 256)")
+    parser.add_argument("--metrics-port", type=tcp_port,
+                        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics "
+                             "(loopback only; default: none)")
     parser.add_argument("--run-dir", type=Path,
                         help="MMS config, logs and temp files (default: a temp folder, "
                              "removed after a clean stop)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..serving.mms import serve_model
+    from ..serving.mms import ServerError, port_in_use, serve_model
 
     name = args.name or Path(args.model).stem
+    if args.metrics_port and (port_in_use(args.metrics_port)
+                              or args.metrics_port in (args.port, args.management_port)):
+        raise ServerError(f"metrics port {args.metrics_port} on 127.0.0.1 is already in use; "
+                          "choose another with --metrics-port")
     server = serve_model(args.model_store, args.model, name, args.port, args.management_port,
                          args.batch_size, args.max_batch_delay, args.workers,
                          run_dir=args.run_dir, job_queue_size=args.job_queue_size,
@@ -66,10 +88,13 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    exporter = start_metrics(server, args.metrics_port, stop) if args.metrics_port else None
     print(f"serving {name} at {server.inference_url}/predictions/{name} "
           f"(management {server.management_url}, MMS pid {server.process.pid}, job queue "
           f"{server.job_queue_size}, Java heap {server.heap_mb} MiB); "
           f"logs in {server.log_dir}; Ctrl-C stops", flush=True)
+    if exporter is not None:
+        print(f"metrics at http://127.0.0.1:{args.metrics_port}/metrics", flush=True)
     try:
         while not stop.is_set():
             if server.process is None or server.process.poll() is not None:
@@ -77,7 +102,29 @@ def run(args: argparse.Namespace) -> int:
                 return 1  # the run dir and its logs stay
             stop.wait(1.0)
     finally:
+        stop.set()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         server.stop()
         print("MMS stopped", flush=True)
     server.cleanup()
     return 0
+
+
+def start_metrics(server, port: int, stop: threading.Event):
+    """Read ``server``'s log into metrics (until ``stop``) and serve them on ``port``."""
+    from ..serving.metrics import MMSLogReader, ServingMetrics, expose, follow
+    from ..serving.mms import ServerError
+
+    metrics = ServingMetrics()
+    try:
+        exporter = expose(port, metrics)
+    except OSError as exc:
+        server.stop()
+        raise ServerError(f"cannot serve metrics on 127.0.0.1:{port}: {exc}; choose another "
+                          "port with --metrics-port") from exc
+    threading.Thread(target=follow, args=(server.run_dir / "mms.stdout.log",
+                                          MMSLogReader(metrics, count_access=True), stop),
+                     daemon=True).start()
+    return exporter

@@ -7,7 +7,10 @@ management API (batch size, delay, workers), and a small front on 8080 maps
 ``/invocations`` to ``/predictions/{model}`` and answers ``/ping`` from the worker status
 (MMS's ``/ping`` says 200 even when unhealthy). The front (``front.py``) listens once a
 worker is READY; if none is READY by the deadline, ``serve`` exits non-zero and
-SageMaker fails the deployment. This module is the container's lifecycle: settings,
+SageMaker fails the deployment. MMS's console log is copied to our stdout (SageMaker
+sends the container's stdout to CloudWatch Logs), the handler's per-batch EMF records as
+bare JSON lines, so CloudWatch turns them into metrics (``metrics.py``); the front serves
+the same figures at ``GET /metrics``. This module is the container's lifecycle: settings,
 finding the model, start, watch, stop.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Mapping
 
 from ..errors import InputError
 from .front import Front
+from .metrics import MMSLogReader, ServingMetrics, follow
 from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
                   ServerSettings, free_port, worker_threads)
 
@@ -108,17 +112,6 @@ def _say(message: str, stream=None) -> None:
     print(f"frame-infer serve: {message}", file=stream or sys.stdout, flush=True)
 
 
-def follow_log(path: Path, stop: threading.Event) -> None:
-    """Copy MMS's console log (server and model logs) to our stdout: SageMaker sends the
-    container's stdout to CloudWatch Logs, never files inside it."""
-    with open(path, "rb") as source:
-        while not stop.is_set():
-            lines = source.readlines()
-            sys.stdout.buffer.writelines(lines)
-            sys.stdout.flush()
-            stop.wait(0.0 if lines else 0.5)
-
-
 def start_model(settings: ContainerSettings) -> tuple[LocalMMS, str]:
     """Start MMS on loopback and register the model; ServerError when no worker is READY
     by the deadline (a watchdog kills MMS then: no wait, however hung, outlasts it)."""
@@ -184,11 +177,12 @@ def serve(settings: ContainerSettings) -> int:
         _say(f"error: {exc}", sys.stderr)
         return 1
     ready.set()  # from here a signal only sets ``stop``: the finally below cleans up
-    front, code = None, 0
-    threading.Thread(target=follow_log, args=(mms.run_dir / "mms.stdout.log", stop),
+    front, code, metrics = None, 0, ServingMetrics()
+    threading.Thread(target=follow, args=(mms.run_dir / "mms.stdout.log",
+                                          MMSLogReader(metrics), stop, sys.stdout.buffer),
                      daemon=True).start()
     try:
-        front = Front((settings.host, settings.port), mms, name, settings)
+        front = Front((settings.host, settings.port), mms, name, settings, metrics)
         threading.Thread(target=front.serve_forever, daemon=True).start()
         threading.Thread(target=front.health.run, args=(stop,), daemon=True).start()
         _say(f"ready: model {name} at http://{settings.host}:{settings.port}/invocations (batch"

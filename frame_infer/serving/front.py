@@ -13,6 +13,9 @@ hold (its job queue plus a batch per worker) are forwarded at once; the next one
 ``server_busy`` at once, so memory stays bounded however many clients send. Its own
 errors follow docs/API.md: ``{"error": {"code", "message"}}`` with 404, 411, 413 or 503;
 MMS's own error answers are translated into the same body (``wire.contract_error``).
+``GET /metrics`` answers the Prometheus text of :class:`~.metrics.ServingMetrics` (what each
+figure is and where it is measured: ``metrics.py``); the front counts and times every
+``/invocations`` answer itself.
 """
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ import http.client
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from model_handler.wire import JSON, PNG, contract_error, error_body
 
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, ServingMetrics
 from .mms import LocalMMS, response_timeout_minutes
 
 if TYPE_CHECKING:
@@ -46,11 +51,11 @@ class Health:
     from MMS) is load, not breakage: it changes nothing.
     """
 
-    def __init__(self, mms: LocalMMS, model: str, interval: float, timeout: float):
-        import time
-
+    def __init__(self, mms: LocalMMS, model: str, interval: float, timeout: float,
+                 metrics: ServingMetrics | None = None):
         self._clock = time.monotonic
         self.mms, self.model, self.interval, self.timeout = mms, model, interval, timeout
+        self.metrics = metrics or ServingMetrics()
         self.last_ok = self._clock()  # registration just saw the worker READY
         self.failure: str | None = None
         self.probes = 0
@@ -66,6 +71,7 @@ class Health:
     def probe(self) -> None:
         """Send the model one tiny image and record the outcome."""
         self.probes += 1
+        self.metrics.health_probes.inc()
         conn = http.client.HTTPConnection("127.0.0.1", self.mms.settings.port,
                                           timeout=self.timeout)
         try:
@@ -85,17 +91,21 @@ class Health:
 
 
 class Front(ThreadingHTTPServer):
-    """Port 8080: ``/ping`` from the worker status, ``/invocations`` to the model."""
+    """Port 8080: ``/ping`` from the worker status, ``/invocations`` to the model,
+    ``/metrics`` from ``metrics`` (a new :class:`ServingMetrics` when None)."""
 
     daemon_threads, request_queue_size = True, 128
 
-    def __init__(self, address, mms: LocalMMS, model: str, settings: ContainerSettings):
+    def __init__(self, address, mms: LocalMMS, model: str, settings: ContainerSettings,
+                 metrics: ServingMetrics | None = None):
         self.mms, self.model, self.settings = mms, model, settings
+        self.metrics = metrics or ServingMetrics()
         self.max_in_flight = mms.job_queue_size + settings.batch_size * settings.workers
         self.in_flight = threading.BoundedSemaphore(self.max_in_flight)
         # MMS gives up on a batch after whole minutes (it rounds up); then 5 s for the answer.
         self.timeout_s = response_timeout_minutes(settings.response_timeout_s) * 60 + 5
-        self.health = Health(mms, model, settings.probe_interval_s, settings.probe_timeout_s)
+        self.health = Health(mms, model, settings.probe_interval_s, settings.probe_timeout_s,
+                             self.metrics)
         super().__init__(address, FrontHandler)
 
 
@@ -126,8 +136,12 @@ class FrontHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # Nagle + delayed ACK would add ~40 ms per answer
 
     def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/metrics":
+            return self._send(200, self.server.metrics.exposition(),
+                              (("Content-Type", METRICS_CONTENT_TYPE),))
         if self.path.split("?")[0] != "/ping":
-            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
+            return self._error(404, "not_found", "only GET /ping, GET /metrics and POST "
+                               "/invocations exist")
         try:  # MMS's own /ping says Healthy even with no live worker
             workers = self.server.mms.model_status(self.server.model).get("workers", [])
         except (OSError, ValueError):
@@ -143,7 +157,16 @@ class FrontHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path, _, query = self.path.partition("?")
         if path != "/invocations":
-            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
+            return self._error(404, "not_found", "only GET /ping, GET /metrics and POST "
+                               "/invocations exist")
+        started, self.status_sent = time.monotonic(), None
+        try:
+            self._invocations(query)
+        finally:  # every answer counts, whichever branch gave it
+            if self.status_sent is not None:
+                self.server.metrics.answered(self.status_sent, time.monotonic() - started)
+
+    def _invocations(self, query: str) -> None:
         length = self.headers.get("content-length", "")
         if not length.isdigit():
             self.close_connection = True
@@ -202,6 +225,7 @@ class FrontHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(error_body(code, message)).encode())
 
     def _send(self, status: int, body: bytes, headers=(("Content-Type", JSON),)):
+        self.status_sent = status
         self.send_response(status)
         for key, value in headers:
             self.send_header(key, value)
@@ -210,5 +234,5 @@ class FrontHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_request(self, code="-", size="-") -> None:  # stderr -> CloudWatch; no pings
-        if not self.path.startswith("/ping"):
+        if not self.path.startswith(("/ping", "/metrics")):
             super().log_request(code, size)

@@ -226,6 +226,32 @@ def test_batch_log_counts_requests_and_good_images(service, caplog):
         assert "X-Batch-Requests" not in context.get_response_headers(idx)
 
 
+def emf_records(capsys) -> list[dict]:
+    """The EMF lines the service printed to stdout since the last call."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()
+            if line.startswith('{"_aws"')]
+
+
+def test_each_batch_prints_one_emf_record_with_its_figures(service, capsys, monkeypatch):
+    capsys.readouterr()
+    requests = [multipart({"a": GOOD["g0"], "x": NOT_AN_IMAGE, "y": NOT_AN_IMAGE}),
+                raw("text/plain", b"hello"),
+                json_request([{"b64": b64(GOOD["g3"])}, {"id": "no-source"}])]
+    run(service, requests)
+    (record,) = emf_records(capsys)
+    assert (record["Requests"], record["Images"], record["ImageErrors"]) == (3, 5, 3)
+    assert record["RequestImages"] == [3, 0, 2]
+    assert record["RequestStatuses"] == {"200": 2, "415": 1}
+    assert record["ImageErrorCodes"] == {"invalid_image": 2, "invalid_instance": 1}
+    assert record["InferenceLatency"] > 0 and record["EndpointName"] == "local"
+    # A failed batch still reports itself: every request 500, no image answered.
+    monkeypatch.setattr(service.engine, "forward", lambda batch: 1 / 0)
+    run(service, [raw("image/png", GOOD["g1"])])
+    (failed,) = emf_records(capsys)
+    assert (failed["Requests"], failed["Images"], failed["RequestStatuses"]) == (
+        1, 0, {"500": 1})
+
+
 @pytest.mark.parametrize("middle, status, code", [
     (raw("text/plain", b"hello"), 415, "unsupported_content_type"),
     (raw(None, GOOD["g1"]), 415, "unsupported_content_type"),
