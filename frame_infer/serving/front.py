@@ -6,8 +6,9 @@ no process behind it (after the model is scaled to 0 and back, or a handler is k
 during a crash), every request then hanging. So :class:`Health` sends the model a tiny
 probe whenever no request has succeeded for ``probe_interval_s``; a probe unanswered
 within ``probe_timeout_s`` (or failed) makes ``/ping`` 503 until one succeeds, and
-SageMaker replaces the instance. ``POST /invocations`` goes to ``/predictions/{model}`` unchanged
-(body, Content-Type, query), streamed: the front holds no body. Nothing else reaches MMS:
+SageMaker replaces the instance. ``GET /execution-parameters`` is Batch Transform's
+handshake (:func:`execution_parameters`). ``POST /invocations`` goes to
+``/predictions/{model}`` unchanged (body, Content-Type, query), streamed: the front holds no body. Nothing else reaches MMS:
 its management API (loopback only) is never proxied. At most as many requests as MMS can
 hold (its job queue plus a batch per worker) are forwarded at once; the next ones get 503
 ``server_busy`` at once, so memory stays bounded however many clients send. Its own
@@ -33,6 +34,27 @@ if TYPE_CHECKING:
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
               "proxy-connection", "te", "trailer", "upgrade"}
 # A 1x1 gray PNG: any image model accepts it (the service resizes it to the input).
+MIB = 1024 * 1024
+BATCH_TRANSFORM_MAX_PAYLOAD_MB = 6  # the real-time limit: clients pack shards the same way
+
+
+def execution_parameters(settings: ContainerSettings) -> dict:
+    """Batch Transform's ``GET /execution-parameters`` answer, asked once per instance
+    before the first ``/invocations`` (a job's own settings override it).
+
+    One record is one shard of many frames, so a single request already fills a handler
+    call: two per worker keep every worker busy (one runs while the next one's body
+    arrives); more would only wait in MMS's queue, holding their bodies in the Java heap,
+    and run into the response timeout. ``SINGLE_RECORD``: a multipart body cannot be
+    concatenated with another. The payload stays at 6 MB (never over the front's own
+    limit, never 0, which would mean chunked bodies, refused here with 411).
+    """
+    return {"MaxConcurrentTransforms": max(1, min(100, 2 * settings.workers)),
+            "BatchStrategy": "SINGLE_RECORD",
+            "MaxPayloadInMB": max(1, min(BATCH_TRANSFORM_MAX_PAYLOAD_MB,
+                                         settings.max_request_bytes // MIB))}
+
+
 PROBE_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
                           "0000000a49444154789c6360000000020001e221bc330000000049454e44ae426082")
 
@@ -126,8 +148,12 @@ class FrontHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # Nagle + delayed ACK would add ~40 ms per answer
 
     def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/execution-parameters":
+            body = execution_parameters(self.server.settings)
+            return self._send(200, json.dumps(body).encode())
         if self.path.split("?")[0] != "/ping":
-            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
+            return self._error(404, "not_found", "only GET /ping, GET /execution-parameters "
+                               "and POST /invocations exist")
         try:  # MMS's own /ping says Healthy even with no live worker
             workers = self.server.mms.model_status(self.server.model).get("workers", [])
         except (OSError, ValueError):
@@ -143,7 +169,8 @@ class FrontHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path, _, query = self.path.partition("?")
         if path != "/invocations":
-            return self._error(404, "not_found", "only GET /ping and POST /invocations exist")
+            return self._error(404, "not_found", "only GET /ping, GET /execution-parameters "
+                               "and POST /invocations exist")
         length = self.headers.get("content-length", "")
         if not length.isdigit():
             self.close_connection = True
