@@ -6,14 +6,16 @@ no process behind it (after the model is scaled to 0 and back, or a handler is k
 during a crash), every request then hanging. So :class:`Health` sends the model a tiny
 probe whenever no request has succeeded for ``probe_interval_s``; a probe unanswered
 within ``probe_timeout_s`` (or failed) makes ``/ping`` 503 until one succeeds, and
-SageMaker replaces the instance. ``GET /execution-parameters`` is Batch Transform's
-handshake (:func:`execution_parameters`). ``POST /invocations`` goes to
-``/predictions/{model}`` unchanged (body, Content-Type, query), streamed: the front holds no body. Nothing else reaches MMS:
+SageMaker replaces the instance. ``POST /invocations`` goes to ``/predictions/{model}`` unchanged
+(body, Content-Type, query), streamed: the front holds no body. Nothing else reaches MMS:
 its management API (loopback only) is never proxied. At most as many requests as MMS can
 hold (its job queue plus a batch per worker) are forwarded at once; the next ones get 503
 ``server_busy`` at once, so memory stays bounded however many clients send. Its own
 errors follow docs/API.md: ``{"error": {"code", "message"}}`` with 404, 411, 413 or 503;
 MMS's own error answers are translated into the same body (``wire.contract_error``).
+
+``GET /execution-parameters`` answers Batch Transform's handshake
+(:func:`execution_parameters`).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
               "proxy-connection", "te", "trailer", "upgrade"}
-# A 1x1 gray PNG: any image model accepts it (the service resizes it to the input).
+
 MIB = 1024 * 1024
 BATCH_TRANSFORM_MAX_PAYLOAD_MB = 6  # the real-time limit: clients pack shards the same way
 
@@ -55,6 +57,7 @@ def execution_parameters(settings: ContainerSettings) -> dict:
                                          settings.max_request_bytes // MIB))}
 
 
+# A 1x1 gray PNG: any image model accepts it (the service resizes it to the input).
 PROBE_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
                           "0000000a49444154789c6360000000020001e221bc330000000049454e44ae426082")
 
