@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict": ("predict", "client",
                 "send frames to an endpoint in multi-image requests, resumably"),
     "run": ("run", "client", "the whole job: extract, (upload), predict, report"),
+    "transform": ("transform", "client",
+                  "predict frames in S3 with a SageMaker Batch Transform job, resumably"),
     "report": ("report", "client",
                "CSV, timeline plot and summary from predictions.jsonl (+ S3 copy)"),
     "deploy": ("deploy", "deploy",
@@ -75,9 +77,9 @@ def _saved(args: argparse.Namespace, argv: list[str]) -> str:
     """What an interrupted command kept, and the command that continues it."""
     import shlex
 
-    out = getattr(args, "out", None)
+    out = getattr(args, "results" if args.command == "transform" else "out", None)
     again = "run the same command again to continue: " + shlex.join(["frame-infer", *argv])
-    if args.command not in ("predict", "run") or out is None:
+    if args.command not in ("predict", "run", "transform") or out is None:
         return again
     from ..client.journal import Journal
 

@@ -34,6 +34,9 @@ FIXES = {
     "unsupported_content_type": "the endpoint does not take this content type: check "
                                 "--endpoint points at a frame-infer model",
     "too_many_images": "more frames per request than the model allows: lower --batch-size",
+    "transform_failed": "the transform job failed for these frames' shard: read its log in "
+                        "CloudWatch (/aws/sagemaker/TransformJobs), fix the cause, then rerun "
+                        "the same command (a new job sends only these frames)",
 }
 
 

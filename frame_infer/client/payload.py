@@ -18,9 +18,16 @@ def _part_head(boundary: str, name: str) -> bytes:
             f"filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
 
 
-def multipart_body(parts: list[tuple[str, bytes]]) -> tuple[bytes, str]:
-    """A multipart/form-data body, one file part per (unique name, bytes); and its type."""
-    boundary = uuid.uuid4().hex
+def multipart_body(parts: list[tuple[str, bytes]],
+                   boundary: str | None = None) -> tuple[bytes, str]:
+    """A multipart/form-data body, one file part per (unique name, bytes); and its type.
+
+    ``boundary``: 32 characters (``part_size`` counts on it); default a new random one.
+    A batch transform job gives every object one Content-Type, so its shards share one.
+    """
+    boundary = boundary or uuid.uuid4().hex
+    if len(boundary) != 32:
+        raise ValueError(f"boundary {boundary!r} must be 32 characters long")
     chunks = []
     for name, data in parts:
         chunks += [_part_head(boundary, name), data, b"\r\n"]
@@ -40,11 +47,12 @@ class Request:
     frames: list[FrameRef]
     datas: list[bytes] | None = None
 
-    def encode(self) -> tuple[bytes, str]:
+    def encode(self, boundary: str | None = None) -> tuple[bytes, str]:
         if self.datas is None:
             instances = [{"id": f.id, "s3": f.s3_uri} for f in self.frames]
             return json.dumps({"instances": instances}).encode(), JSON
-        return multipart_body([(f.id, data) for f, data in zip(self.frames, self.datas)])
+        return multipart_body([(f.id, data) for f, data in zip(self.frames, self.datas)],
+                              boundary)
 
     def halves(self) -> list["Request"]:
         """Two requests of half the frames each (after the server said 413)."""

@@ -52,7 +52,10 @@ def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
     band.set_ylabel("dominant", rotation=0, ha="right", va="center", fontsize=8)
 
     # The stacked mean probabilities per second (steps: a second is one value).
-    means = np.array([[s.mean.get(lb) or 0.0 for s in seconds] for lb in labels])
+    # Shaped explicitly: with every row an error there are no labels, and the report of
+    # such a run must still be written (it says why), not crash.
+    means = np.array([[s.mean.get(lb) or 0.0 for s in seconds] for lb in labels],
+                     dtype=float).reshape(len(labels), len(seconds))
     edges = np.append(starts, end)
     stacked = np.vstack([np.zeros(len(seconds)), np.cumsum(means, axis=0)])
     for i, lb in enumerate(labels):

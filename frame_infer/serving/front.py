@@ -16,6 +16,9 @@ MMS's own error answers are translated into the same body (``wire.contract_error
 ``GET /metrics`` answers the Prometheus text of :class:`~.metrics.ServingMetrics` (what each
 figure is and where it is measured: ``metrics.py``); the front counts and times every
 ``/invocations`` answer itself.
+
+``GET /execution-parameters`` answers Batch Transform's handshake
+(:func:`execution_parameters`).
 """
 from __future__ import annotations
 
@@ -37,6 +40,30 @@ if TYPE_CHECKING:
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "expect",
               "proxy-connection", "te", "trailer", "upgrade"}
+
+MIB = 1024 * 1024
+BATCH_TRANSFORM_MAX_PAYLOAD_MB = 6  # the real-time limit: clients pack shards the same way
+
+
+def execution_parameters(settings: ContainerSettings) -> dict:
+    """Batch Transform's ``GET /execution-parameters`` answer, asked once per instance
+    before the first ``/invocations`` (a job's own settings override it).
+
+    One record is one shard of many frames, so a single request already fills a handler
+    call: two per worker keep every worker busy (one runs while the next one's body
+    arrives); more would only wait in MMS's queue, holding their bodies in the Java heap,
+    and run into the response timeout. ``SINGLE_RECORD``: a multipart body cannot be
+    concatenated with another. The payload stays at 6 MB (never over the front's own
+    limit, never 0, which would mean chunked bodies, refused here with 411).
+    """
+    return {"MaxConcurrentTransforms": max(1, min(100, 2 * settings.workers)),
+            "BatchStrategy": "SINGLE_RECORD",
+            "MaxPayloadInMB": max(1, min(BATCH_TRANSFORM_MAX_PAYLOAD_MB,
+                                         settings.max_request_bytes // MIB))}
+
+
+NOT_FOUND = ("only GET /ping, GET /metrics, GET /execution-parameters and POST /invocations "
+             "exist")
 # A 1x1 gray PNG: any image model accepts it (the service resizes it to the input).
 PROBE_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
                           "0000000a49444154789c6360000000020001e221bc330000000049454e44ae426082")
@@ -136,12 +163,15 @@ class FrontHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # Nagle + delayed ACK would add ~40 ms per answer
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] == "/metrics":
+        path = self.path.split("?")[0]
+        if path == "/metrics":
             return self._send(200, self.server.metrics.exposition(),
                               (("Content-Type", METRICS_CONTENT_TYPE),))
-        if self.path.split("?")[0] != "/ping":
-            return self._error(404, "not_found", "only GET /ping, GET /metrics and POST "
-                               "/invocations exist")
+        if path == "/execution-parameters":
+            body = execution_parameters(self.server.settings)
+            return self._send(200, json.dumps(body).encode())
+        if path != "/ping":
+            return self._error(404, "not_found", NOT_FOUND)
         try:  # MMS's own /ping says Healthy even with no live worker
             workers = self.server.mms.model_status(self.server.model).get("workers", [])
         except (OSError, ValueError):
@@ -157,8 +187,7 @@ class FrontHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path, _, query = self.path.partition("?")
         if path != "/invocations":
-            return self._error(404, "not_found", "only GET /ping, GET /metrics and POST "
-                               "/invocations exist")
+            return self._error(404, "not_found", NOT_FOUND)
         started, self.status_sent = time.monotonic(), None
         try:
             self._invocations(query)

@@ -1,6 +1,14 @@
-"""The SageMaker entrypoint (``packaging/serve``) as a subprocess: :class:`Container`."""
+"""The SageMaker serving container for tests, two ways.
+
+- :class:`Container`: the entrypoint (``packaging/serve``) as a subprocess, signals and all.
+- :func:`running_front`: the same code the image runs (``serving.container.start_model`` +
+  ``serving.front.Front``) in this process, without the entrypoint's process and signal
+  handling (``test_sagemaker_container.py`` covers those): MMS from the real ``.mar`` on
+  loopback, the front on a free loopback port.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -8,11 +16,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from frame_infer.serving.container import ContainerSettings, start_model
+from frame_infer.serving.front import Front
 from frame_infer.serving.mms import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +91,24 @@ class Container:
                 pass
         shutil.rmtree(self.tmp, ignore_errors=True)
         return self.proc.wait()
+
+
+@contextlib.contextmanager
+def running_front(model_dir: Path, **settings) -> Iterator[str]:
+    """Serve the one model in ``model_dir`` as the container does; yield the front's URL
+    (``/ping``, ``/execution-parameters``, ``/invocations``). MMS is stopped by pid at the
+    end, however the block ends."""
+    config = ContainerSettings(model_dir=Path(model_dir), host="127.0.0.1", port=free_port(),
+                               startup_timeout_s=120, **settings)
+    mms, name = start_model(config)
+    front = None
+    try:
+        front = Front((config.host, config.port), mms, name, config)
+        threading.Thread(target=front.serve_forever, daemon=True).start()
+        yield f"http://{config.host}:{config.port}"
+    finally:
+        if front is not None:
+            front.shutdown()
+            front.server_close()
+        mms.stop()
+        mms.cleanup()
