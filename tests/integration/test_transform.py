@@ -117,6 +117,34 @@ def test_transform_on_two_instances_equals_run(aws, front, video, tmp_path, caps
         assert read_rows(tmp_path / "tr") == by_transform
 
 
+def test_transform_of_frames_cut_with_faces_equals_run_faces(aws, front, tmp_path, capsys):
+    """A prefix uploaded by `run --faces --bucket`: the crops are sent, a frame without a
+    face gets its no-face row without being sent, rows equal `run --faces`'s."""
+    from frame_infer.client.samples import make_face_video
+
+    s3, sagemaker = aws
+    video = make_face_video(tmp_path / "faces.mp4", seconds_each=1, no_face_seconds=1,
+                            size=(320, 240))
+    assert cli.main(["run", str(video), "--endpoint", f"{front}/invocations", "--out",
+                     str(tmp_path / "run"), "--bucket", f"s3://{BUCKET}/faces", "--fps", "2",
+                     "--faces", "--no-progress"]) == 0
+    by_run = read_rows(tmp_path / "run")
+    assert [r["face"] for r in by_run] == [0, 0, 0, 0, None, None]
+    with BatchTransformStandIn(aws[1].meta.endpoint_url, [front], s3, sagemaker) as stand_in:
+        args = transform_args(f"s3://{BUCKET}/faces/frames", f"s3://{BUCKET}/faces/tr",
+                              tmp_path / "tr", stand_in, "--shard-frames", "3")
+        capsys.readouterr()
+        assert cli.main(args) == 0, stand_in.failures()
+        (name, job), = stand_in.jobs.items()
+        assert len(job.records) == 2  # 4 crops in shards of 3; the no-face frames unsent
+    printed = capsys.readouterr().out
+    assert "2 frames without a face" in printed, printed
+    by_transform = read_rows(tmp_path / "tr")
+    keep = ("index", "id", "face", "box", "label")
+    assert [{k: r.get(k) for k in keep} for r in by_transform] == \
+        [{k: r.get(k) for k in keep} for r in by_run]
+
+
 def test_interrupted_transform_resumes_without_a_second_job(aws, front, video, tmp_path):
     s3, sagemaker = aws
     frames = uploaded_by_run(video, front, tmp_path, "resume")

@@ -120,6 +120,8 @@ def run_transform(source: str, out: str, results: Path | str, options: Transform
     state = _State(results, source, out)
     by_id = {f.id: f for f in frames}
     skipped = sum(journal.done(f.key, options.retry_errors) for f in frames)
+    # A frame cut with --faces that has no face: its row says so, nothing is sent.
+    journal.record([f.row() for f in frames if not f.sendable and not journal.done(f.key)])
     run = _Run(s3, sagemaker, location, journal, state, by_id, options)
     for name, batch in state.open_jobs():  # an earlier run's jobs first
         run.finish(name, batch)
@@ -129,8 +131,10 @@ def run_transform(source: str, out: str, results: Path | str, options: Transform
     output = journal.write_ordered(keys) if all(k in journal.rows for k in keys) else None
     rows = [journal.rows[k] for k in keys if k in journal.rows]
     errors = sum("error" in r for r in rows)
+    no_face = sum(not f.sendable for f in frames)
     summary = PredictSummary(
-        frames=len(keys), predicted=len(rows) - errors, errors=errors, skipped=skipped,
+        frames=len(keys), predicted=len(rows) - errors - no_face, errors=errors,
+        skipped=skipped, no_face=no_face, faces_mode=any(f.faces_mode for f in frames),
         unfinished=len(keys) - sum(journal.done(k) for k in keys),
         first_failure=next((r["error"]["message"] for r in rows
                             if "error" in r and not journal.done(row_key(r))), None),
@@ -156,8 +160,8 @@ class _Run:
         self._indexes: dict = {}
 
     def pending(self) -> list:
-        return [f for f in self.by_id.values()
-                if not self.journal.done(f.key, self.options.retry_errors)]
+        return [f for f in self.by_id.values() if f.sendable
+                and not self.journal.done(f.key, self.options.retry_errors)]
 
     def batch_of(self, frames, source: str) -> tuple[str, object]:
         """The batch name of ``frames`` and its shard index (uploaded now if need be)."""
