@@ -18,12 +18,15 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .config import ModelConfig
 from .errors import ImageError
+
+if TYPE_CHECKING:  # config imports onnx; a client shrinking frames has no need of it
+    from .config import ModelConfig
 
 # What Pillow raises for bytes that are not a (complete) image, or a decompression bomb.
 _PIL_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
@@ -47,6 +50,23 @@ resizing the full image, at a fraction of the time and memory)."""
 # Modes whose pixel values are not intensities (palette indices, bilevel): converted to the
 # model's mode before reducing, since averaging indices means nothing.
 _CONVERT_FIRST = {"1", "P", "PA"}
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """What decoding needs to know of a model: its input size and colour mode, and the
+    largest image it decodes. A :class:`~model_handler.config.ModelConfig` has the same
+    fields; a client that shrinks images exactly as the service would builds this one from
+    an answer's ``model.input`` (docs/API.md)."""
+
+    width: int
+    height: int
+    color_mode: str = "L"
+    max_image_pixels: int = 40_000_000
+
+
+Target = Union["ModelConfig", ImageInput]
+"""Anything with ``width``, ``height``, ``color_mode`` and ``max_image_pixels``."""
 
 
 @dataclass
@@ -90,7 +110,7 @@ def _invalid(exc: Exception) -> ImageError:
     return ImageError("invalid_image", f"cannot decode image: {exc}")
 
 
-def open_image(data: bytes, cfg: ModelConfig, budget: PixelBudget | None = None
+def open_image(data: bytes, cfg: Target, budget: PixelBudget | None = None
                ) -> OpenedImage:
     """Read the header of ``data``: refuse it over ``max_image_pixels``, set the JPEG draft,
     and spend its decoded pixels from ``budget`` (the request's) when given.
@@ -157,7 +177,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.rint(np.clip(wide, 0, 65535) / 257.0).astype(np.uint8), "L")
 
 
-def finish_image(opened: OpenedImage, cfg: ModelConfig) -> np.ndarray:
+def finish_image(opened: OpenedImage, cfg: Target) -> np.ndarray:
     """Decode an opened image to uint8 pixels (C, H, W) of the model's mode and size, upright.
 
     Raises ``ImageError``; the image is closed in any case.
@@ -184,12 +204,12 @@ def finish_image(opened: OpenedImage, cfg: ModelConfig) -> np.ndarray:
     return pixels.transpose(2, 0, 1)
 
 
-def decode_image(data: bytes, cfg: ModelConfig) -> np.ndarray:
+def decode_image(data: bytes, cfg: Target) -> np.ndarray:
     """Decode ``data`` to uint8 pixels (C, H, W) of the model's colour mode and size."""
     return finish_image(open_image(data, cfg), cfg)
 
 
-def normalise(batch: np.ndarray, rows: np.ndarray, cfg: ModelConfig) -> None:
+def normalise(batch: np.ndarray, rows: np.ndarray, cfg: "ModelConfig") -> None:
     """In place: ``(pixel * scale - mean) / std`` on the pixel ``rows`` of ``batch``."""
     if not len(rows):
         return

@@ -192,7 +192,10 @@ class ImageClassifierService:
         cfg = self.config
         probs = softmax(outputs.astype(np.float64)) if cfg.softmax else outputs
         model_info = {"name": self.model_name, "engine": self.engine.name,
-                      "context": self.engine.context_name}
+                      "context": self.engine.context_name,
+                      # What a client needs to shrink images exactly as preprocess does.
+                      "input": {"width": cfg.width, "height": cfg.height,
+                                "color_mode": cfg.color_mode}}
         responses = []
         for idx, plan in enumerate(prepared.plans):
             if plan.error is not None:

@@ -45,9 +45,15 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-payload", type=at_least(1024),
                         help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS, "
                              "100 MiB SageMaker async: the async container's limit)")
-    parser.add_argument("--resize-to-model", action="store_true",
-                        help="shrink frames to --model-input before sending")
-    parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")
+    parser.add_argument("--full-frames", action="store_true",
+                        help="send frames as stored; by default the client shrinks them to "
+                             "the model's input once the first answer names it (the same "
+                             "pixels the service would make, sent as lossless PNG)")
+    parser.add_argument("--model-input", metavar="WIDTHxHEIGHT[:L|RGB]",
+                        help="shrink to this input from the first frame on, e.g. 64x64:L "
+                             "(default: learn it from the first answer)")
+    # Shrinking is the default now; the old switch stays accepted.
+    parser.add_argument("--resize-to-model", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--by-reference", action="store_true",
                         help="send s3:// references; the service fetches the frames")
     parser.add_argument("--retries", type=at_least(1), default=5, metavar="ATTEMPTS",
@@ -103,7 +109,8 @@ def predict_options(args: argparse.Namespace):
         batch_size=args.batch_size, concurrency=args.concurrency,
         retry=RetryPolicy(max_attempts=args.retries), by_reference=args.by_reference,
         progress=args.progress, max_payload=args.max_payload, timeout=args.timeout,
-        resize_to=parse_model_input(args.model_input) if args.resize_to_model else None,
+        resize_to=(None if args.full_frames else parse_model_input(args.model_input)
+                   if args.model_input else "auto"),
         fps=args.fps, s3_endpoint_url=args.endpoint_url,
         sagemaker_endpoint_url=args.sagemaker_endpoint_url, async_s3=args.async_s3,
         async_timeout=args.async_timeout, retry_errors=args.retry_errors)

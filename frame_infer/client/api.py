@@ -162,23 +162,31 @@ class Client:
         for image in images:
             datas.append(encode_image(image))
             sources.append(str(image) if isinstance(image, (str, Path)) else None)
-        if self.options.resize_to:
-            shrink = FrameReader(resize_to=self.options.resize_to).shrink
-            datas = [shrink(d) for d in datas]
+        reader = FrameReader(resize_to=self.options.resize_to)
         frames = [FrameRef(i, 0.0) for i in range(len(datas))]
         rows = _Rows()
-        predictor = Predictor(self.target, rows, replace(self.options, by_reference=False))
+        predictor = Predictor(self.target, rows, replace(self.options, by_reference=False),
+                              on_answer=reader.learn)
+
+        def read(frame: FrameRef) -> bytes:
+            return reader.shrink(datas[frame.index]) if reader.resize_to else datas[frame.index]
+
         limit = self.target.max_payload
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             futures = []
-            for item in pack(frames, lambda f: datas[f.index], self.options.batch_size, limit):
+            for item in pack(frames, read, self.options.batch_size, limit):
                 if isinstance(item, TooLarge):
                     rows.record(too_large_rows(item, limit,
                                                "send a smaller image or set resize_to"))
                     continue
+                if not futures and reader.learning:  # its answer names the model's input
+                    predictor.send(item)
+                    futures.append(None)
+                    continue
                 futures.append(pool.submit(predictor.send, item))
             for future in futures:
-                future.result()
+                if future is not None:
+                    future.result()
         return [_result(i, rows.rows[i], sources[i]) for i in range(len(datas))]
 
     def predict_frames(self, source: str | Path, out: str | Path) -> PredictSummary:

@@ -117,8 +117,11 @@ class Predictor:
     as ``request_failed`` without sending (a wrong URL must not take minutes to report).
     """
 
-    def __init__(self, target, journal, options: PredictOptions, give_up_after: int | None = None):
-        """``journal`` is anything with ``record(rows)``: a :class:`Journal`, or memory."""
+    def __init__(self, target, journal, options: PredictOptions, give_up_after: int | None = None,
+                 on_answer=None):
+        """``journal`` is anything with ``record(rows)``: a :class:`Journal`, or memory;
+        ``on_answer(body)`` sees every 200 answer (the reader learns the model's input)."""
+        self.on_answer = on_answer
         self.target = target
         self.journal = journal
         self.options = options
@@ -164,6 +167,8 @@ class Predictor:
                 continue
             if status == 200:
                 self._settle(True)
+                if self.on_answer is not None:
+                    self.on_answer(answer)
                 self.journal.record(rows_from_response(request.frames, answer))
                 return
             if status == 413 and len(request.frames) > 1:
@@ -207,8 +212,9 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
 
     started = time.monotonic()
     journal = Journal(out_dir)
-    predictor = Predictor(target, journal, options)
-    read = None if options.by_reference else (reader or FrameReader()).read
+    reader = reader or FrameReader(resize_to=options.resize_to)
+    predictor = Predictor(target, journal, options, on_answer=reader.learn)
+    read = None if options.by_reference else reader.read
     keys: list[tuple] = []
     skipped = 0
 
@@ -236,13 +242,13 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
     # Off when stderr is not a terminal: a log file gets no carriage-return lines.
     bar = tqdm(total=total, unit="frame", desc="predict",
                disable=not (options.progress and sys.stderr.isatty()))
-    in_flight = set()
+    in_flight, first = set(), True
     with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         try:
             for item in pack(pending(), read, options.batch_size, target.max_payload):
                 if isinstance(item, TooLarge):
                     journal.record(too_large_rows(item, target.max_payload,
-                                                  "use --resize-to-model or --by-reference"))
+                                                  "use --model-input or --by-reference"))
                     bar.update(1)
                     continue
                 # Bounded look-ahead: read frames only as fast as requests complete.
@@ -251,6 +257,10 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
                 future = pool.submit(predictor.send, item)
                 future.frames = len(item.frames)
                 in_flight.add(future)
+                if first and reader.learning:
+                    # Its answer names the model's input: the frames after it go shrunk.
+                    _drain(wait(in_flight).done, in_flight, bar)
+                first = False
             while in_flight:
                 _drain(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight, bar)
         except BaseException:

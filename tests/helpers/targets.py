@@ -108,15 +108,17 @@ def options(batch_size=8, concurrency=1, attempts=3, **more) -> PredictOptions:
 
 
 # -- behaviours ------------------------------------------------------------------------
-def ok(drop: Iterable[str] = (), errors: Mapping[str, dict] | None = None) -> Behaviour:
+def ok(drop: Iterable[str] = (), errors: Mapping[str, dict] | None = None,
+       model: dict | None = None) -> Behaviour:
     """200 with one prediction per part; no entry at all for ids in ``drop``; a per-image
-    ``{"id", "error": ...}`` entry for ids in ``errors``."""
+    ``{"id", "error": ...}`` entry for ids in ``errors``; ``model`` as the answer's model
+    block (none by default: the client then never learns the model's input)."""
     dropped, errors = set(drop), dict(errors or {})
 
     def answer(call: Call) -> Answer:
         entries = [{"id": i, "error": errors[i]} if i in errors else prediction(i)
                    for i in call.ids if i not in dropped]
-        return 200, {"predictions": entries}
+        return 200, {"predictions": entries, **({"model": model} if model else {})}
     return answer
 
 

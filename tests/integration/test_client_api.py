@@ -60,14 +60,20 @@ def test_too_large_images_are_reported_not_sent(mms):
 
 
 def test_resize_to_shrinks_before_sending_and_keeps_the_answer(mms):
+    """The client's shrink is the service's own decoding: the same answer as sending the
+    image as it is, from the first image (a given size) or the second ("auto")."""
     big = Image.fromarray(gray(7, size=(256, 256))).resize((640, 480))
-    small = big.convert("L").resize((64, 64), Image.BILINEAR)
     with Client(model_url(mms), resize_to=(64, 64, "L")) as client:
         shrunk = client.predict([big])[0]
-    with Client(model_url(mms)) as client:
-        direct = client.predict([small])[0]
+    with Client(model_url(mms), resize_to=None) as client:
+        direct = client.predict([big])[0]
+    with Client(model_url(mms), batch_size=1) as client:  # "auto": learnt from answer 1
+        auto = client.predict([big, big])[1]
+    assert auto.label == direct.label
     assert shrunk.label == direct.label
     assert max(abs(shrunk.probabilities[k] - direct.probabilities[k])
+               for k in FERPLUS_LABELS) < 1e-4
+    assert max(abs(auto.probabilities[k] - direct.probabilities[k])
                for k in FERPLUS_LABELS) < 1e-4
 
 

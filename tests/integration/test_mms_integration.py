@@ -45,7 +45,8 @@ def test_multipart_with_one_corrupt_image_keeps_order(mms):
         assert_prediction(body["predictions"][i], ["neutral", "happiness", "surprise",
                                                     "sadness", "anger", "disgust", "fear",
                                                     "contempt"])
-    assert body["model"] == {"name": "ferplus", "engine": "mxnet", "context": "cpu(0)"}
+    assert body["model"] == {"name": "ferplus", "engine": "mxnet", "context": "cpu(0)",
+                             "input": {"width": 64, "height": 64, "color_mode": "L"}}
 
 
 def test_json_base64_and_default_ids(mms):

@@ -15,8 +15,9 @@ from frame_infer.client.sources import local_frames
 
 from ..helpers.frames import jpeg_frame, write_frames
 from ..helpers.rows import read_rows
-from ..helpers.targets import (FakeTarget, fail, mms_error, ok, options, predicted_row, status,
-                               together, too_large_over, too_large_with)
+from ..helpers.targets import (FakeTarget, fail, mms_error, ok, options, parse_body,
+                               predicted_row, status, together, too_large_over,
+                               too_large_with)
 
 SMALL = (32, 24)  # a few hundred bytes per JPEG: the tests are about requests, not pixels
 
@@ -281,12 +282,40 @@ def test_concurrent_sends_overlap_and_rows_stay_in_order(tmp_path):
     frames = local_frames(tmp_path / "frames")
     barrier = threading.Barrier(2, timeout=5)
     target = FakeTarget([together(barrier), together(barrier)])
-    summary = predict(frames, target, tmp_path / "out",
-                      options(batch_size=1, concurrency=2))
+    summary = predict(frames, target, tmp_path / "out",  # frames as stored: no first
+                      options(batch_size=1, concurrency=2, resize_to=None))  # alone
     assert target.max_in_flight == 2
     assert sorted(target.sent_ids) == [f.id for f in frames]  # each sent once
     assert read_rows(tmp_path / "out") == [predicted_row(f) for f in frames]
     assert summary.requests == 8 and summary.unfinished == 0
+
+
+def test_the_first_answer_teaches_the_model_input_and_later_frames_go_shrunk(tmp_path):
+    """"auto" (the default): the first request goes alone and as stored; its answer names
+    the model's input; every later request carries model-sized PNGs, several in flight."""
+    import io
+
+    from PIL import Image
+
+    write_frames(tmp_path / "frames", 12, size=(320, 240))
+    frames = local_frames(tmp_path / "frames")
+    barrier = threading.Barrier(2, timeout=5)
+    model = {"name": "m", "input": {"width": 24, "height": 16, "color_mode": "L"}}
+    target = FakeTarget([ok(model=model), together(barrier, ok(model=model)),
+                         together(barrier, ok(model=model))], default=ok(model=model))
+    bodies = []
+    send = target.send
+    target.send = lambda body, content_type: bodies.append((body, content_type)) or send(
+        body, content_type)
+    summary = predict(frames, target, tmp_path / "out", options(batch_size=4, concurrency=2))
+    assert summary.complete and target.max_in_flight == 2
+    parts = [parse_body(body, ct) for body, ct in bodies]
+    sizes = [[Image.open(io.BytesIO(data)).size for _, data in call] for call in parts]
+    # Request 1 was packed before any answer, and so was the frame after it.
+    assert sizes[0] == [(320, 240)] * 4 and sizes[1][0] == (320, 240)
+    assert sizes[1][1:] + sizes[2] == [(24, 16)] * 7
+    assert all(Image.open(io.BytesIO(data)).format == "PNG" for _, data in parts[2])
+    assert read_rows(tmp_path / "out") == [predicted_row(f) for f in frames]
 
 
 def test_concurrency_one_sends_one_at_a_time(frames, tmp_path):
