@@ -53,7 +53,7 @@ class Serve:
     def start(self, timeout: float = 120) -> None:
         log = open(self.log, "a")
         self.proc = subprocess.Popen(
-            [*FRAME_INFER, "serve", "--model-store", str(self.store), "--model", "ferplus.mar",
+            [*FRAME_INFER, "serve", "--archive", str(self.store / "ferplus.mar"),
              "--port", str(self.port), "--management-port", str(self.management_port),
              "--batch-size", "4", "--max-batch-delay", "10"],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
@@ -226,7 +226,7 @@ def restart_phase(serve: Serve, video: Path, frame_count: int, work: Path) -> di
     out = work / "restart"
     command = [*FRAME_INFER, "run", str(video), "--endpoint",
                f"http://127.0.0.1:{serve.port}/predictions/ferplus", "--out", str(out),
-               "--batch-size", "4", "--concurrency", "8", "--no-progress", "--retries", "8"]
+               "--frames-per-request", "4", "--concurrency", "8", "--no-progress", "--retries", "8"]
     log = open(work / "restart-run.log", "w")
     before = serve.rss_mb()
     started = time.monotonic()

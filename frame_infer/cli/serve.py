@@ -7,6 +7,9 @@ scale the model to 0, so keep it on loopback and never forward its port.
 ``--metrics-port PORT`` serves Prometheus metrics at ``http://127.0.0.1:PORT/metrics``: the
 handler's per-batch figures and worker restarts from MMS's log, requests by status and
 their time from MMS's access log (``frame_infer.serving.metrics`` says which is which).
+
+--batch-size here is MMS's server-side batch (requests aggregated into one handler call);
+the client's frames per request is predict's and run's --frames-per-request.
 """
 from __future__ import annotations
 
@@ -17,7 +20,14 @@ import threading
 from pathlib import Path
 
 from ..serving.mms import MAX_PORT
+from .aliases import add_renamed
 from .common import at_least
+
+EXAMPLES = """\
+  frame-infer serve --archive store/fer.mar
+  frame-infer serve --archive fer.mar --model-store store --name fer --workers 2 \\
+      --batch-size 8 --max-batch-delay 20 --metrics-port 9100
+"""
 
 
 def port_number(text: str) -> int:
@@ -45,20 +55,25 @@ def tcp_port(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-store", required=True, type=Path,
-                        help="folder holding the .mar files")
-    parser.add_argument("--model", required=True, help="archive file name, e.g. ferplus.mar")
-    parser.add_argument("--name", help="model name (default: the archive's stem)")
+    add_renamed(parser, "--archive", "--model", required=True, metavar="NAME.mar",
+                help="the .mar to serve (from `frame-infer package`): a path, or a file name "
+                     "in --model-store")
+    parser.add_argument("--model-store", type=Path,
+                        help="folder holding the .mar files (default: the archive's folder)")
+    parser.add_argument("--name", help="model name on the server, the NAME in "
+                                       "/predictions/NAME (default: the archive's stem)")
     parser.add_argument("--port", type=port_number, default=8080,
                         help="inference port on 127.0.0.1 (1-32767)")
     parser.add_argument("--management-port", type=port_number, default=8081,
                         help="management API port, loopback only and unauthenticated "
                              "(1-32767)")
     parser.add_argument("--batch-size", type=at_least(1), default=8,
-                        help="MMS server-side batch: requests aggregated per handler call")
+                        help="MMS server-side batch: requests aggregated per handler call "
+                             "(8); not the client's --frames-per-request")
     parser.add_argument("--max-batch-delay", type=at_least(0), default=20,
                         help="milliseconds MMS waits to fill a batch (20)")
-    parser.add_argument("--workers", type=at_least(1), default=1, help="handler processes")
+    parser.add_argument("--workers", type=at_least(1), default=1,
+                        help="handler processes, each with the model loaded once (1)")
     parser.add_argument("--job-queue-size", type=at_least(1),
                         help="requests MMS queues beyond the running batches; more get 503 "
                              "(default: 256 MiB of largest bodies, 40)")
@@ -76,12 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..serving.mms import ServerError, port_in_use, serve_model
 
-    name = args.name or Path(args.model).stem
+    store, archive = archive_in_store(args.archive, args.model_store)
+    name = args.name or Path(archive).stem
     if args.metrics_port and (port_in_use(args.metrics_port)
                               or args.metrics_port in (args.port, args.management_port)):
         raise ServerError(f"metrics port {args.metrics_port} on 127.0.0.1 is already in use; "
                           "choose another with --metrics-port")
-    server = serve_model(args.model_store, args.model, name, args.port, args.management_port,
+    server = serve_model(store, archive, name, args.port, args.management_port,
                          args.batch_size, args.max_batch_delay, args.workers,
                          run_dir=args.run_dir, job_queue_size=args.job_queue_size,
                          heap_mb=args.java_heap_mb)
@@ -110,6 +126,19 @@ def run(args: argparse.Namespace) -> int:
         print("MMS stopped", flush=True)
     server.cleanup()
     return 0
+
+
+def archive_in_store(archive: str, model_store: Path | None) -> tuple[Path, str]:
+    """(model store, archive file name in it) of ``--archive`` and ``--model-store``."""
+    from ..errors import InputError
+
+    path = Path(archive)
+    if model_store is None:
+        return path.parent, path.name
+    if path.parent != Path(".") and path.parent.resolve() != model_store.resolve():
+        raise InputError(f"--archive {archive} is not in --model-store {model_store}: give "
+                         "the file name alone, or drop --model-store")
+    return model_store, path.name
 
 
 def start_metrics(server, port: int, stop: threading.Event):

@@ -23,7 +23,7 @@ FIXES = {
                      "(then rerun with --retry-errors)",
     "image_too_large": "the frame has more pixels than the model's max_image_pixels, or the "
                        "request more than its max_request_pixels: use --resize-to-model or "
-                       "a smaller --batch-size",
+                       "a smaller --frames-per-request",
     "s3_forbidden": "the service may not read that bucket: add it to allowed_s3_buckets in "
                     "the model config, or send bytes (drop --by-reference)",
     "s3_not_found": "the frame is not in S3 where the manifest says: upload the frames again",
@@ -33,7 +33,7 @@ FIXES = {
                         "it",
     "unsupported_content_type": "the endpoint does not take this content type: check "
                                 "--endpoint points at a frame-infer model",
-    "too_many_images": "more frames per request than the model allows: lower --batch-size",
+    "too_many_images": "more frames per request than the model allows: lower --frames-per-request",
     "transform_failed": "the transform job failed for these frames' shard: read its log in "
                         "CloudWatch (/aws/sagemaker/TransformJobs), fix the cause, then rerun "
                         "the same command (a new job sends only these frames)",

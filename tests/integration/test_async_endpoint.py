@@ -157,7 +157,7 @@ def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path, capsys):
             "predict", str(tmp_path / "frames"), "--out", str(tmp_path / "out"),
             "--endpoint", "sagemaker-async:ferplus-async", "--async-s3",
             f"s3://{BUCKET}/async-in/run1", "--sagemaker-endpoint-url", proxy.url,
-            "--async-timeout", "30", "--batch-size", "8", "--concurrency", "2"])
+            "--async-timeout", "30", "--frames-per-request", "8", "--concurrency", "2"])
     assert proxy.faults == [] and code == 1  # one frame has no prediction
     assert "1 frame invalid_image: " in capsys.readouterr().err
     rows = read_rows(tmp_path / "out")

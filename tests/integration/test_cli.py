@@ -75,7 +75,7 @@ def test_serve_runs_until_sigterm_and_stops_mms(model_store, tmp_path):
     port, mport = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "frame_infer.cli", "serve", "--model-store", str(model_store),
-         "--model", "rgb.mar", "--port", str(port), "--management-port", str(mport),
+         "--archive", "rgb.mar", "--port", str(port), "--management-port", str(mport),
          "--batch-size", "4", "--max-batch-delay", "10"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:

@@ -10,7 +10,7 @@ not AWS, and what it does not do is asserted here rather than hidden:
   alike), applies only ``BucketEncryption`` (and tags) of
   ``AWS::S3::Bucket``, and ignores ``EndpointName`` (it generates the name);
 - its endpoints are InService at once and run no container, so the smoke test cannot
-  pass against it (``deploy --endpoint-url`` skips it and says so).
+  pass against it (``deploy --aws-endpoint-url`` skips it and says so).
 The templates' autoscaling, bucket policy and public-access block are checked statically
 in ``test_infra.py``; the serving container in ``test_sagemaker_container.py``.
 """
@@ -201,17 +201,17 @@ def test_smoke_test_refuses_what_the_emulator_answers(clients, bucket, mar):
 
 
 def test_cli_deploy_then_delete(emulator, bucket, mar, monkeypatch, capsys):
-    """`frame-infer deploy ... --endpoint-url` and `--delete` through the argument parser,
+    """`frame-infer deploy ... --aws-endpoint-url` and `--delete` through the argument parser,
     with credentials and region from the environment (boto3's standard chain)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    common = ["deploy", "--stack", "fi-cli", "--endpoint-url", emulator, "--poll-seconds", "1"]
-    assert main([*common, "--model", str(mar), "--bucket", bucket, "--image-uri", IMAGE,
+    common = ["deploy", "--stack", "fi-cli", "--aws-endpoint-url", emulator, "--poll-seconds", "1"]
+    assert main([*common, "--archive", str(mar), "--bucket", f"s3://{bucket}", "--image-uri", IMAGE,
                  "--instance-type", "ml.m5.xlarge", "--parameter", "BatchSize=16"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["smoke_test"].startswith("skipped: --endpoint-url points at an override")
+    assert summary["smoke_test"].startswith("skipped: --aws-endpoint-url points at an override")
     sagemaker = boto3.client("sagemaker", endpoint_url=emulator)
     model = sagemaker.describe_model(ModelName=summary["outputs"]["ModelName"])
     assert model["PrimaryContainer"]["Environment"]["FRAME_INFER_BATCH_SIZE"] == "16"
@@ -229,8 +229,8 @@ def test_cli_deploy_then_delete(emulator, bucket, mar, monkeypatch, capsys):
 
 def test_cli_reports_missing_arguments(emulator, monkeypatch, capsys):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    assert main(["deploy", "--stack", "x", "--endpoint-url", emulator]) == 1
-    assert "deploy needs --model, --bucket, --image-uri" in capsys.readouterr().err
+    assert main(["deploy", "--stack", "x", "--aws-endpoint-url", emulator]) == 1
+    assert "deploy needs --archive, --bucket, --image-uri" in capsys.readouterr().err
 
 
 def test_repository_arn_and_stack_name_checks(clients, bucket, mar):

@@ -162,7 +162,7 @@ def test_serve_metrics_port_exposes_the_same_figures(tmp_path):
     out = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "frame_infer.cli", "serve", "--model-store", str(store),
-         "--model", "rgb.mar", "--port", str(port), "--management-port", str(management),
+         "--archive", "rgb.mar", "--port", str(port), "--management-port", str(management),
          "--metrics-port", str(metrics_port), "--batch-size", "4", "--run-dir",
          str(tmp_path / "run")], stdout=out, stderr=subprocess.STDOUT, env=env,
         stdin=subprocess.DEVNULL, start_new_session=True)

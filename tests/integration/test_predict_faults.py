@@ -70,7 +70,8 @@ def test_wrong_model_name_exits_1_naming_the_cause_and_the_fix(mms, tmp_path, ca
     write_frames(tmp_path / "frames", 8)
     url = f"{mms.inference_url}/predictions/no-such-model"
     code = main(["predict", str(tmp_path / "frames"), "--endpoint", url, "--out",
-                 str(tmp_path / "out"), "--retries", "2", "--no-progress", "--batch-size", "4"])
+                 str(tmp_path / "out"), "--retries", "2", "--no-progress",
+                 "--frames-per-request", "4"])
     captured = capsys.readouterr()
     assert code == 1
     assert "0 predicted, 8 errors" in captured.out

@@ -37,3 +37,33 @@ def test_copy_to_s3_with_injected_client_and_missing_bucket(out_dir, s3_server):
     assert client.head_object(Bucket="other", Key="timeline.png")["ContentType"] == "image/png"
     with pytest.raises(report.ReportError, match="check the bucket exists"):
         report.write_report(out_dir, s3_uri="s3://no-such-bucket/x", s3_client=client)
+
+
+@pytest.mark.parametrize("spelling", [["--bucket", "--s3-endpoint-url"],
+                                      ["--s3", "--endpoint-url"]])  # old, for one release
+def test_report_command_copies_to_the_s3_endpoint_it_is_given(out_dir, s3_server,
+                                                              monkeypatch, capsys, spelling):
+    """`report --bucket s3://... --s3-endpoint-url URL` (issue 13: report had no endpoint
+    option); no AWS_ENDPOINT_URL_S3, so only the option leads to the loopback server."""
+    from frame_infer.cli import main
+
+    for name, value in [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")]:
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    client = boto3.client("s3", endpoint_url=s3_server)
+    client.create_bucket(Bucket="cli-reports")
+    bucket, endpoint = spelling
+    assert main(["report", str(out_dir), bucket, "s3://cli-reports/run", endpoint,
+                 s3_server]) == 0
+    captured = capsys.readouterr()
+    assert "copied s3://cli-reports/run/summary.md" in captured.out
+    body = client.get_object(Bucket="cli-reports", Key="run/predictions.csv")["Body"].read()
+    assert body == (out_dir / "predictions.csv").read_bytes()
+    notes = [line for line in captured.err.splitlines() if "is deprecated" in line]
+    assert notes == ([] if bucket == "--bucket" else [
+        "frame-infer report: --s3 is deprecated and goes away in the next release; "
+        "write --bucket",
+        "frame-infer report: --endpoint-url is deprecated and goes away in the next release; "
+        "write --s3-endpoint-url"])

@@ -19,7 +19,7 @@ def test_video_to_report(mms, tmp_path, capsys, source_fps, seconds, expected):
                               size=(320, 240))
     out = tmp_path / "out"
     code = main(["run", str(video), "--endpoint", model_url(mms), "--out", str(out),
-                 "--batch-size", "8", "--concurrency", "4", "--no-progress"])
+                 "--frames-per-request", "8", "--concurrency", "4", "--no-progress"])
     assert code == 0
     result = read_rows(out)
     assert [r["index"] for r in result] == list(range(expected))

@@ -223,8 +223,8 @@ def test_a_full_job_queue_answers_503_and_java_memory_stays_bounded(model_store,
 # -- item 10: ports ---------------------------------------------------------------------------
 def serve_command(model_store: Path, run_dir: Path, *ports: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "frame_infer.cli", "serve", "--model-store", str(model_store),
-         "--model", "rgb.mar", "--run-dir", str(run_dir), *ports],
+        [sys.executable, "-m", "frame_infer.cli", "serve", "--archive",
+         str(model_store / "rgb.mar"), "--run-dir", str(run_dir), *ports],
         capture_output=True, text=True, timeout=120)
 
 

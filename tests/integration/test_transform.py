@@ -66,7 +66,7 @@ def uploaded_by_run(video, front, tmp_path, prefix: str) -> str:
 
 
 def transform_args(frames: str, out: str, results, stand_in, *more: str) -> list[str]:
-    return ["transform", frames, "--out", out, "--results", str(results), "--model-artifact",
+    return ["transform", frames, "--bucket", out, "--out", str(results), "--model-artifact",
             f"s3://{BUCKET}/models/model.tar.gz", "--image-uri", IMAGE, "--role", ROLE,
             "--poll-seconds", "0.1", "--no-progress", "--sagemaker-endpoint-url",
             stand_in.url, *more]
@@ -78,7 +78,7 @@ def test_transform_on_two_instances_equals_run(aws, front, video, tmp_path, caps
     out = f"s3://{BUCKET}/two/transform"
     with BatchTransformStandIn(aws[1].meta.endpoint_url, [front], s3, sagemaker) as stand_in:
         args = transform_args(frames, out, tmp_path / "tr", stand_in, "--instance-count", "2",
-                              "--shard-frames", "3")
+                              "--frames-per-request", "3")
         assert cli.main(args) == 0, stand_in.failures()
         by_run, by_transform = read_rows(tmp_path / "run"), read_rows(tmp_path / "tr")
         assert len(by_run) == 20
@@ -132,7 +132,7 @@ def test_transform_of_frames_cut_with_faces_equals_run_faces(aws, front, tmp_pat
     assert [r["face"] for r in by_run] == [0, 0, 0, 0, None, None]
     with BatchTransformStandIn(aws[1].meta.endpoint_url, [front], s3, sagemaker) as stand_in:
         args = transform_args(f"s3://{BUCKET}/faces/frames", f"s3://{BUCKET}/faces/tr",
-                              tmp_path / "tr", stand_in, "--shard-frames", "3")
+                              tmp_path / "tr", stand_in, "--frames-per-request", "3")
         capsys.readouterr()
         assert cli.main(args) == 0, stand_in.failures()
         (name, job), = stand_in.jobs.items()
@@ -152,7 +152,7 @@ def test_interrupted_transform_resumes_without_a_second_job(aws, front, video, t
     hold = threading.Event()
     with BatchTransformStandIn(aws[1].meta.endpoint_url, [front], s3, sagemaker, hold=hold,
                                hold_after=1) as stand_in:
-        args = transform_args(frames, out, results, stand_in, "--shard-frames", "4")
+        args = transform_args(frames, out, results, stand_in, "--frames-per-request", "4")
         proc = subprocess.Popen([sys.executable, "-m", "frame_infer.cli", *args],
                                 env=os.environ.copy(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -191,7 +191,7 @@ def test_failed_shard_is_reported_and_a_rerun_sends_only_its_frames(aws, front, 
     out, results = f"s3://{BUCKET}/fail/transform", tmp_path / "tr"
     with BatchTransformStandIn(aws[1].meta.endpoint_url, [front], s3, sagemaker,
                                fail_keys=("shard-000001",)) as stand_in:
-        args = transform_args(frames, out, results, stand_in, "--shard-frames", "5")
+        args = transform_args(frames, out, results, stand_in, "--frames-per-request", "5")
         capsys.readouterr()
         assert cli.main(args) == 1
         err = capsys.readouterr().err
@@ -216,8 +216,8 @@ def test_unknown_model_name_is_a_clear_error(aws, front, tmp_path, capsys):
     write_frames(tmp_path / "frames", 3)
     upload_frames(tmp_path / "frames", f"s3://{BUCKET}/unknown/frames", progress=False)
     with BatchTransformStandIn(aws[1].meta.endpoint_url, [front], s3, sagemaker) as stand_in:
-        code = cli.main(["transform", f"s3://{BUCKET}/unknown/frames", "--out",
-                         f"s3://{BUCKET}/unknown/transform", "--results", str(tmp_path / "tr"),
+        code = cli.main(["transform", f"s3://{BUCKET}/unknown/frames", "--bucket",
+                         f"s3://{BUCKET}/unknown/transform", "--out", str(tmp_path / "tr"),
                          "--model-name", "no-such-model", "--sagemaker-endpoint-url",
                          stand_in.url, "--no-progress"])
     assert code == 1

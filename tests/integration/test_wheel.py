@@ -139,10 +139,10 @@ def test_client_and_deploy_install_deploys_with_the_packaged_template(wheel, tmp
         boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                      aws_access_key_id="testing",
                      aws_secret_access_key="testing").create_bucket(Bucket="wheel-frames")
-        result = _run(bin_dir / "frame-infer", "deploy", "--model", model_store / "rgb.mar",
-                      "--bucket", "wheel-frames", "--stack", "fi-wheel", "--image-uri",
+        result = _run(bin_dir / "frame-infer", "deploy", "--archive", model_store / "rgb.mar",
+                      "--bucket", "s3://wheel-frames", "--stack", "fi-wheel", "--image-uri",
                       "123456789012.dkr.ecr.us-east-1.amazonaws.com/frame-infer:test",
-                      "--endpoint-url", url, "--poll-seconds", "1", env=env, cwd=tmp_path)
+                      "--aws-endpoint-url", url, "--poll-seconds", "1", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["stack"] == "fi-wheel" and summary["endpoint"].startswith("fi-wheel")

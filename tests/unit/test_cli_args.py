@@ -13,18 +13,19 @@ PREDICT = ["predict", "frames", "--endpoint", "http://127.0.0.1:20000/prediction
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (PREDICT + ["--batch-size", "0"], "--batch-size: 0 is below the minimum 1"),
+    (PREDICT + ["--frames-per-request", "0"], "--frames-per-request: 0 is below the minimum 1"),
     (PREDICT + ["--concurrency", "0"], "--concurrency: 0 is below the minimum 1"),
     (PREDICT + ["--retries", "0"], "--retries: 0 is below the minimum 1"),
-    (PREDICT + ["--batch-size", "many"], "--batch-size: 'many' is not a whole number"),
+    (PREDICT + ["--frames-per-request", "many"],
+     "--frames-per-request: 'many' is not a whole number"),
     (PREDICT + ["--timeout", "0"], "--timeout: 0 must be a number above 0"),
     (PREDICT + ["--fps", "-30"], "--fps: -30 must be a number above 0"),
     (PREDICT + ["--max-payload", "10"], "--max-payload: 10 is below the minimum 1024"),
     (["run", "clip.mp4", "--endpoint", "x", "--out", "o", "--concurrency", "-1"],
      "--concurrency: -1 is below the minimum 1"),
-    (["serve", "--model-store", ".", "--model", "m.mar", "--workers", "0"],
+    (["serve", "--archive", "m.mar", "--workers", "0"],
      "--workers: 0 is below the minimum 1"),
-    (["serve", "--model-store", ".", "--model", "m.mar", "--batch-size", "0"],
+    (["serve", "--archive", "m.mar", "--batch-size", "0"],
      "--batch-size: 0 is below the minimum 1"),
     (["extract", "clip.mp4", "--out", "f", "--fps", "0"], "--fps: 0 must be a number above 0"),
     (["upload", "f", "s3://b/p", "--concurrency", "0"], "--concurrency: 0 is below the minimum"),
@@ -65,9 +66,10 @@ def test_library_options_are_checked_too(kwargs, fragment):
 def test_run_checks_the_bucket_before_the_video_is_cut(tmp_path, capsys, bucket, fragment):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"not looked at")
-    code = main(["run", str(video), "--endpoint", "http://127.0.0.1:20001/p", "--out",
-                 str(tmp_path / "out"), "--bucket", bucket, "--faces", "--no-progress"])
-    assert code == 1 and fragment in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # the parser's check (issue 13)
+        main(["run", str(video), "--endpoint", "http://127.0.0.1:20001/p", "--out",
+              str(tmp_path / "out"), "--bucket", bucket, "--faces", "--no-progress"])
+    assert exit_info.value.code == 2 and fragment in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing was cut or written
 
 

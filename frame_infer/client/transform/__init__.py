@@ -2,11 +2,11 @@
 
 1. The frames under ``source`` (uploaded by ``upload`` or ``run --bucket``) that have no
    final row in ``results``' journal are packed into shards (``shards``), each one
-   multipart request body of many frames under 6 MB, uploaded under ``--out``.
+   multipart request body of many frames under 6 MB, uploaded under ``--bucket``.
 2. A job runs them (``jobs``): one record per shard, spread over the instances.
 3. While it runs, each ``.out`` becomes rows in the journal (``collect``); at the end
    ``predictions.jsonl``, the CSV files and the report are written as ``run`` writes
-   them, one row per frame, and the report is copied to ``--out``/results.
+   them, one row per frame, and the report is copied to ``--bucket``/results.
 
 Resumable: the journal says which frames are done; ``results/transform.json`` lists the
 jobs this folder started, and each is waited for and read before anything new is sent.
@@ -83,7 +83,7 @@ class TransformResult:
 
 
 class _State:
-    """``results/transform.json``: the source, ``--out`` and the jobs of this folder."""
+    """``results/transform.json``: the source, ``--bucket`` and the jobs of this folder."""
 
     def __init__(self, results: Path, source: str, out: str):
         self.path = results / STATE_NAME
@@ -91,7 +91,7 @@ class _State:
             {"source": source, "out": out, "jobs": {}}
         if (doc["source"], doc["out"]) != (source, out):
             raise InputError(f"{results} holds the results of {doc['source']} -> {doc['out']}; "
-                             "give this transform its own --results folder")
+                             "give this transform its own --out folder")
         self.doc = doc
 
     def open_jobs(self) -> list[tuple[str, str]]:

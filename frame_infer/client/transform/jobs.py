@@ -112,7 +112,7 @@ def describe(sagemaker, name: str) -> dict | None:
 
 
 def output_location(out: S3Location, name: str) -> S3Location:
-    """The job's ``S3OutputPath``: ``jobs/<job name>/`` under ``--out``."""
+    """The job's ``S3OutputPath``: ``jobs/<job name>/`` under ``--bucket``."""
     return S3Location(out.bucket, out.key(f"jobs/{name}"))
 
 

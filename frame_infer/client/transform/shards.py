@@ -4,7 +4,7 @@ With ``SplitType`` None, Batch Transform sends each input object as one ``/invoc
 body, so each shard is one multipart body exactly as ``predict`` sends it (one file part
 per frame, named by its id), many frames per object and never over the payload limit.
 A job gives every object the same ``ContentType``, so all shards of a job share one
-multipart boundary. Layout under ``--out`` (``s3://bucket/prefix``)::
+multipart boundary. Layout under ``--bucket`` (``s3://bucket/prefix``)::
 
     inputs/<batch>/shard-000000, shard-000001, ...   the job's S3Uri (nothing else there)
     inputs/<batch>.json                              the index: frame ids per shard
