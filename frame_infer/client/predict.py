@@ -220,6 +220,7 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
         nonlocal skipped
         for frame in frames:
             keys.append(frame.key)
+            journal.check_file(frame.key, frame.file, frame.id)
             if done(frame.key):
                 skipped += 1
             elif not frame.sendable:  # no face in this frame: its row says so, nothing sent

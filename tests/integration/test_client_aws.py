@@ -48,6 +48,20 @@ def test_upload_is_idempotent_and_detects_changed_frames(s3, tmp_path):
     assert (changed.uploaded, changed.skipped) == (1, 11)
 
 
+def test_a_prefix_without_manifest_keeps_each_key_in_the_rows(s3):
+    """Images put under a prefix by other means: name order, each ref's ``file`` is its key
+    below the prefix (what the result row keeps)."""
+    for key in ("photos/b.png", "photos/a.jpg", "photos/day 2/c.jpg", "photos/notes.txt",
+                "photosx/d.jpg"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"image bytes")
+    frames = s3_frames(f"s3://{BUCKET}/photos", s3, fps=2.0)
+    assert [f.row() for f in frames] == [
+        {"index": 0, "id": "frame_000000", "timestamp": 0.0, "file": "a.jpg"},
+        {"index": 1, "id": "frame_000001", "timestamp": 0.5, "file": "b.png"},
+        {"index": 2, "id": "frame_000002", "timestamp": 1.0, "file": "day 2/c.jpg"}]
+    assert frames[2].s3_key == "photos/day 2/c.jpg"
+
+
 def test_predict_from_s3_prefix_downloads_and_sends_bytes(s3, mms, tmp_path):
     write_frames(tmp_path / "frames", 10, corrupt=(4,))
     upload_frames(tmp_path / "frames", f"s3://{BUCKET}/run2", progress=False)
