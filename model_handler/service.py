@@ -100,7 +100,9 @@ class ImageClassifierService:
         probe = engine.forward(np.zeros((1, *cfg.input_shape), dtype=np.float32))
         if probe.shape[1] != len(cfg.labels):
             raise ValueError(f"{model_path} has {probe.shape[1]} outputs but the config lists "
-                             f"{len(cfg.labels)} labels; fix labels in model-config.json")
+                             f"{len(cfg.labels)} labels; give one label per output: "
+                             "repackage with a fixed labels file (package --labels), or fix "
+                             "FRAME_INFER_LABELS if it is set")
         self.config = cfg
         self.engine = engine
         self.endpoint = emf.endpoint_name(os.environ)

@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         while not stop.is_set():
             if server.process is None or server.process.poll() is not None:
-                print("MMS exited unexpectedly:\n" + server.log_tail(), file=sys.stderr)
+                print(f"frame-infer serve: error: MMS exited unexpectedly; "
+                      f"{server.failure_detail()}", file=sys.stderr)
                 return 1  # the run dir and its logs stay
             stop.wait(1.0)
     finally:

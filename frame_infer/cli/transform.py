@@ -46,6 +46,16 @@ class _OutFolder(argparse.Action):
         self.bucket.required = False  # as aliases.OldSpelling does for a required option
 
 
+class ShrinkSwitch(OldSpelling):
+    """``--resize-to-model``: the old switch; means ``--model-input 64x64:L`` unless that
+    option gives a size of its own."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        deprecation_note(parser.prog, option_string, self.new)
+        if not getattr(namespace, "model_input", None):
+            namespace.model_input = "64x64:L"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=s3_uri, help="s3://bucket/prefix/frames (from `upload` "
                                                     "or `run --bucket`)")
@@ -77,9 +87,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 default=256, metavar="N",
                 help="at most this many frames per shard, the one request Batch Transform "
                      "sends for it (256; always under 6 MB)")
-    parser.add_argument("--resize-to-model", action="store_true",
-                        help="shrink frames to --model-input before packing")
-    parser.add_argument("--model-input", default="64x64:L", help="WIDTHxHEIGHT[:L|RGB]")
+    parser.add_argument("--model-input", metavar="WIDTHxHEIGHT[:L|RGB]",
+                        help="shrink frames to this input before packing, e.g. 64x64:L, as "
+                             "the service would (default: frames as stored)")
+    # The old pair: --resize-to-model (with --model-input's old default, 64x64:L).
+    parser.add_argument("--resize-to-model", dest="model_input", nargs=0, action=ShrinkSwitch,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        new="--model-input 64x64:L")
     parser.add_argument("--retry-errors", action="store_true",
                         help="also resend frames the service answered with an error")
     parser.add_argument("--fps", type=positive, default=30.0,
@@ -102,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     options = TransformOptions(
         model=model, instance_type=args.instance_type, instance_count=args.instance_count,
         max_concurrent=args.concurrency, frames_per_shard=args.frames_per_request,
-        resize_to=parse_model_input(args.model_input) if args.resize_to_model else None,
+        resize_to=parse_model_input(args.model_input) if args.model_input else None,
         fps=args.fps, poll_seconds=args.poll_seconds, progress=args.progress,
         retry_errors=args.retry_errors, s3_endpoint_url=args.s3_endpoint_url,
         sagemaker_endpoint_url=args.sagemaker_endpoint_url)

@@ -13,16 +13,16 @@ FIXES = {
                          "server, then rerun the same command",
     "internal_error": "the service failed: see the server's log, then rerun the same "
                       "command",
-    "frame_too_large": "a frame does not fit in one request: use --resize-to-model, "
+    "frame_too_large": "a frame does not fit in one request: use --model-input WxH (e.g. 64x64:L), "
                        "--by-reference, or a larger --max-payload if the server takes it",
-    "request_too_large": "a frame is over the server's request limit: use --resize-to-model "
+    "request_too_large": "a frame is over the server's request limit: use --model-input WxH "
                          "or --by-reference",
     "bad_response": "the endpoint answered something that is not this service's JSON: "
                     "check --endpoint points at the model",
     "invalid_image": "the frame file is not a readable image: re-extract the frames "
                      "(then rerun with --retry-errors)",
     "image_too_large": "the frame has more pixels than the model's max_image_pixels, or the "
-                       "request more than its max_request_pixels: use --resize-to-model or "
+                       "request more than its max_request_pixels: use --model-input WxH or "
                        "a smaller --frames-per-request",
     "s3_forbidden": "the service may not read that bucket: add it to allowed_s3_buckets in "
                     "the model config, or send bytes (drop --by-reference)",

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from model_handler.wire import IMAGE_ERROR_CODES
 
+from ..errors import InputError
+
 JOURNAL_NAME = "predictions.journal.jsonl"
 PREDICTIONS_NAME = "predictions.jsonl"
 WHOLE_FRAME = "frame"
@@ -82,6 +84,16 @@ class Journal:
         if row is None:
             return False
         return "error" not in row if retry_errors else is_final(row)
+
+    def check_file(self, key, file: str | None, frame_id: str) -> None:
+        """Refuse to resume when frame ``key`` now names another image ``file`` (images
+        added to or removed from a folder without a manifest): its old row would be
+        given to the wrong image."""
+        old = (self.row(key) or {}).get("file")
+        if file is not None and old is not None and old != file:
+            raise InputError(f"the frames changed since the last run into {self.out_dir}: "
+                             f"{frame_id} was {old}, it is now {file}; predict into a new "
+                             "--out folder (or put the images back as they were)")
 
     def record(self, rows: list[dict]) -> None:
         lines = "".join(json.dumps(row) + "\n" for row in rows)

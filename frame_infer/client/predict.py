@@ -226,6 +226,7 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
         nonlocal skipped
         for frame in frames:
             keys.append(frame.key)
+            journal.check_file(frame.key, frame.file, frame.id)
             if done(frame.key):
                 skipped += 1
             elif not frame.sendable:  # no face in this frame: its row says so, nothing sent
@@ -248,7 +249,7 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
             for item in pack(pending(), read, options.batch_size, target.max_payload):
                 if isinstance(item, TooLarge):
                     journal.record(too_large_rows(item, target.max_payload,
-                                                  "use --model-input or --by-reference"))
+                                                  "use --model-input WxH or --by-reference"))
                     bar.update(1)
                     continue
                 # Bounded look-ahead: read frames only as fast as requests complete.

@@ -49,6 +49,8 @@ class Prediction:
     """Face mode: the face's number in its frame; None for a frame without a face."""
     box: tuple[int, int, int, int] | None = None
     """Face mode: (x, y, w, h) of the face in the frame's pixels."""
+    file: str | None = None
+    """The image's file name, for frames read from a folder or prefix without a manifest."""
 
     @property
     def ok(self) -> bool:
@@ -96,7 +98,7 @@ class ReportPaths:
 def _parse(row: dict) -> Prediction:
     index = int(row["index"])
     base = dict(index=index, timestamp=float(row["timestamp"]),
-                frame_id=row.get("id") or frame_id(index))
+                frame_id=row.get("id") or frame_id(index), file=row.get("file"))
     if "face" in row:
         face, box = row["face"], row.get("box")
         base.update(faces_mode=True, face=None if face is None else int(face),
@@ -203,16 +205,18 @@ def _write_csvs(out: Path, preds: list[Prediction], seconds: list[SecondSummary]
                 labels: list[str]) -> tuple[Path, Path]:
     frames_csv, seconds_csv = out / "predictions.csv", out / "summary_per_second.csv"
     faces = any(p.faces_mode for p in preds)
+    files = any(p.file is not None for p in preds)
     with open(frames_csv, "w", newline="") as f:
         writer = csv.writer(f)
         face_head = ["face", "box_x", "box_y", "box_w", "box_h"] if faces else []
-        writer.writerow(["index", "timestamp"] + face_head
+        writer.writerow(["index", "timestamp"] + (["file"] if files else []) + face_head
                         + ["label", "score", "error_code", "error_message"]
                         + [f"p_{lb}" for lb in labels])
         for p in preds:
             face_cells = ([("" if p.face is None else p.face)] + list(p.box or ("",) * 4)
                           if faces else [])
-            writer.writerow([p.index, p.timestamp] + face_cells
+            writer.writerow([p.index, p.timestamp] + ([p.file or ""] if files else [])
+                            + face_cells
                             + [p.label or "", "" if p.score is None else p.score,
                                p.error_code or "", p.error_message or ""]
                             + [p.probabilities.get(lb, "") if p.predicted else ""

@@ -1,7 +1,9 @@
 """Where frames come from: a local frames folder or an ``s3://`` prefix.
 
 With a manifest (written by ``extract``/``upload``) frames keep their indices and
-timestamps; without one, image files are taken in name order at ``fps``. A manifest
+timestamps; without one, image files are taken in name order at ``fps``, numbered
+``frame_000000``, … on the wire, and each result row keeps the file's name as ``file``
+(relative to the folder or prefix) so that it leads back to the image. A manifest
 written with faces gives one reference per face crop, and one per frame without a face
 (nothing to send: it gets the row ``"face": null``).
 """
@@ -33,6 +35,9 @@ class FrameRef:
     """Face mode: the face's box (x, y, w, h) in the frame's pixels."""
     faces_mode: bool = False
     """True when the frame was searched for faces; with ``face`` None it has none."""
+    file: str | None = None
+    """Without a manifest: the image's name relative to the folder or S3 prefix (``a.jpg``),
+    kept in the result row; None when a manifest names the frames."""
 
     @property
     def id(self) -> str:
@@ -56,6 +61,8 @@ class FrameRef:
         if self.faces_mode:
             row["face"] = self.face
             row["box"] = list(self.box) if self.box is not None else None
+        if self.file is not None:
+            row["file"] = self.file
         return row
 
     @property
@@ -73,7 +80,7 @@ def local_frames(folder: Path | str, fps: float = 30.0) -> list[FrameRef]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return [FrameRef(i, i / fps, path=p) for i, p in enumerate(files)]
+    return [FrameRef(i, i / fps, path=p, file=p.name) for i, p in enumerate(files)]
 
 
 def frame_refs(frame: Frame, folder: Path) -> list[FrameRef]:
@@ -105,7 +112,8 @@ def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
     if not keys:
         raise NotFoundError(f"no images under {uri}: upload frames first "
                             "(`frame-infer upload FOLDER s3://...`)")
-    return [FrameRef(i, i / fps, s3_bucket=location.bucket, s3_key=k)
+    prefix = f"{location.prefix}/" if location.prefix else ""
+    return [FrameRef(i, i / fps, s3_bucket=location.bucket, s3_key=k, file=k[len(prefix):])
             for i, k in enumerate(keys)]
 
 

@@ -20,7 +20,13 @@ HANDLER = "model_handler.service:handle"
 
 
 def read_labels(path: Path) -> list[str]:
-    labels = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    """One label per non-empty line of ``path``."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise PackagingError(f"cannot read the labels file {path}: {exc.strerror or exc}; "
+                             "give a text file with one label per line") from exc
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
         raise PackagingError(f"{path} lists no labels: write one label per line")
     return labels

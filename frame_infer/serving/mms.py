@@ -11,7 +11,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import signal
 import socket
@@ -28,6 +27,7 @@ from pathlib import Path
 from model_handler.wire import MMS_MAX_REQUEST_BYTES as DEFAULT_MAX_REQUEST_BYTES
 
 from ..errors import ServerError  # noqa: F401 (re-exported)
+from . import diagnose
 
 
 MAX_PORT = 32767
@@ -248,11 +248,12 @@ class LocalMMS:
             if self.process.poll() is not None:
                 code = self.process.returncode
                 self.stop()
-                taken = self._port_not_bound(stdout_path)
+                taken = diagnose.unbound_port(stdout_path, self.settings.management_port)
                 if taken:
                     self.cleanup()  # nothing worth keeping: the reason is the whole story
                     raise ServerError(taken)
-                raise ServerError(f"MMS exited with {code} at start:\n" + self.log_tail())
+                raise ServerError(f"MMS exited with {code} at start: "
+                                  f"{diagnose.last_line(stdout_path)}; details: {stdout_path}")
             if STARTED_MARKER.encode() in stdout_path.read_bytes():
                 try:
                     self._request("GET", self.management_url + "/models", timeout=2)
@@ -262,19 +263,8 @@ class LocalMMS:
                     pass
             time.sleep(0.1)
         self.stop()
-        raise ServerError(f"MMS did not answer on {self.management_url} within {timeout}s:\n"
-                          + self.log_tail())
-
-    def _port_not_bound(self, stdout_path: Path) -> str | None:
-        """One line naming the port Java could not bind, if that is why it exited."""
-        text = stdout_path.read_text(errors="replace")
-        failed = re.search(r"Failed to bind to address: https?://([^\s:]+):(\d+)", text)
-        if not failed:
-            return None
-        host, number = failed.groups()
-        what = "management" if int(number) == self.settings.management_port else "inference"
-        return (f"{what} port {number} on {host} is already in use (MMS could not bind it); "
-                "stop what listens there or choose another port")
+        raise ServerError(f"MMS did not answer on {self.management_url} within {timeout}s; "
+                          f"details: {stdout_path}")
 
     def register(self, model: ModelSettings, timeout: float = 120.0) -> dict:
         """Register through the management API (the only way batching can be set)."""
@@ -287,8 +277,8 @@ class LocalMMS:
             self._request("POST", f"{self.management_url}/models?{query}", timeout=timeout)
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
-            raise ServerError(f"registering {model.archive} failed ({exc.code}): {detail}\n"
-                              + self.log_tail()) from exc
+            raise diagnose.registration_error(model.archive, model.name, exc.code, detail,
+                                              self.log_dir) from exc
         return self.wait_ready(model.name, model.workers, timeout=timeout)
 
     def model_status(self, name: str) -> dict:
@@ -302,8 +292,8 @@ class LocalMMS:
         status: dict = {}
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise ServerError(f"MMS exited with {self.process.returncode}:\n"
-                                  + self.log_tail())
+                raise ServerError(f"MMS exited with {self.process.returncode} while model "
+                                  f"{name} was loading; {self.failure_detail()}")
             try:
                 status = self.model_status(name)
                 ready = [w for w in status.get("workers", []) if w.get("status") == "READY"]
@@ -313,7 +303,13 @@ class LocalMMS:
                 pass
             time.sleep(0.2)
         raise ServerError(f"model {name} has no {workers} READY workers after {timeout}s "
-                          f"(status: {status.get('workers')}):\n" + self.log_tail())
+                          f"(status: {status.get('workers')}); {self.failure_detail()}")
+
+    def failure_detail(self) -> str:
+        """The worker's last error, if it printed one, and where the whole log is."""
+        cause = diagnose.worker_cause(self.log_dir)
+        where = f"details: {self.log_dir / diagnose.MMS_LOG}"
+        return f"the worker's error: {cause}; {where}" if cause else where
 
     def log_tail(self, lines: int = 40) -> str:
         parts = []
@@ -367,9 +363,10 @@ def serve_model(store: Path, archive: str, name: str, port: int, management_port
                 heap_mb: int | None = None) -> LocalMMS:
     """Start MMS and register one model; returns the running server (caller stops it).
 
-    Raises ServerError (the ports are checked before anything starts); a server that was
-    started is stopped again."""
+    Raises ServerError or NotFoundError (the ports and the archive are checked before
+    anything starts); a server that was started is stopped again."""
     check_ports(port, management_port)  # before a run dir exists: nothing to clean up
+    diagnose.check_archive(store, archive)
     server = LocalMMS(ServerSettings(model_store=store, port=port,
                                      management_port=management_port, run_dir=run_dir,
                                      job_queue_size=job_queue_size, heap_mb=heap_mb))

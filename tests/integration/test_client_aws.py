@@ -2,8 +2,6 @@
 SageMaker's InvokeEndpoint through a loopback proxy in front of the real MMS."""
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 
 import pytest
 import requests
@@ -17,9 +15,9 @@ from frame_infer.client.upload import upload_frames
 
 from ..helpers.aws import s3_client_with_bucket, sagemaker_client
 from ..helpers.frames import write_frames
-from ..helpers.loopback import JsonHandler, StandIn
 from ..helpers.mms import model_url, running_mms
 from ..helpers.rows import read_rows
+from ..helpers.sagemaker_runtime import SageMakerProxy
 
 pytestmark = pytest.mark.integration
 BUCKET = "frames-bucket"
@@ -46,6 +44,20 @@ def test_upload_is_idempotent_and_detects_changed_frames(s3, tmp_path):
     (folder / "frame_000005.jpg").write_bytes(b"changed content")
     changed = upload_frames(folder, f"s3://{BUCKET}/run1", progress=False)
     assert (changed.uploaded, changed.skipped) == (1, 11)
+
+
+def test_a_prefix_without_manifest_keeps_each_key_in_the_rows(s3):
+    """Images put under a prefix by other means: name order, each ref's ``file`` is its key
+    below the prefix (what the result row keeps)."""
+    for key in ("photos/b.png", "photos/a.jpg", "photos/day 2/c.jpg", "photos/notes.txt",
+                "photosx/d.jpg"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"image bytes")
+    frames = s3_frames(f"s3://{BUCKET}/photos", s3, fps=2.0)
+    assert [f.row() for f in frames] == [
+        {"index": 0, "id": "frame_000000", "timestamp": 0.0, "file": "a.jpg"},
+        {"index": 1, "id": "frame_000001", "timestamp": 0.5, "file": "b.png"},
+        {"index": 2, "id": "frame_000002", "timestamp": 1.0, "file": "day 2/c.jpg"}]
+    assert frames[2].s3_key == "photos/day 2/c.jpg"
 
 
 def test_predict_from_s3_prefix_downloads_and_sends_bytes(s3, mms, tmp_path):
@@ -96,50 +108,6 @@ def test_by_reference_the_service_fetches_from_s3(s3, s3_mms, tmp_path):
         {"id": "ok", "s3": f"s3://{BUCKET}/run3/frame_000001.jpg"}]}, timeout=60)
     codes = [p.get("error", {}).get("code") for p in response.json()["predictions"]]
     assert codes == ["s3_forbidden", "s3_not_found", None]
-
-
-class SageMakerProxy(StandIn):
-    """Stands in for SageMaker's runtime API, the one part that cannot run here.
-
-    ``POST /endpoints/{name}/invocations`` goes to the real MMS ``/invocations``; a
-    non-200 container answer comes back as AWS does: 424 ``ModelError`` carrying the
-    original status and body. That mapping (plus optional injected throttling) is all
-    it does differently from AWS; signing, content types and retries are boto3's own.
-    """
-
-    def __init__(self, mms_url: str, model_name: str, throttle_first: int = 0):
-        self.calls, self.signed = 0, 0
-        self._throttle = throttle_first
-        proxy = self
-
-        class Handler(JsonHandler):
-            def do_POST(self):
-                proxy.calls += 1
-                if self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256"):
-                    proxy.signed += 1
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if proxy._throttle > 0:
-                    proxy._throttle -= 1
-                    return self.send_json(400, {"__type": "ThrottlingException",
-                                            "message": "Rate exceeded"},
-                                      {"x-amzn-ErrorType": "ThrottlingException"})
-                request = urllib.request.Request(
-                    f"{mms_url}/invocations?model_name={model_name}", data=body,
-                    headers={"Content-Type": self.headers["Content-Type"]}, method="POST")
-                try:
-                    with urllib.request.urlopen(request, timeout=60) as resp:
-                        return self.send_json(200, resp.read(),
-                                          {"x-Amzn-Invoked-Production-Variant": "AllTraffic"})
-                except urllib.error.HTTPError as exc:
-                    original = exc.read().decode("utf-8", "replace")
-                    return self.send_json(424, {
-                        "ErrorCode": "CLIENT_ERROR_FROM_MODEL", "OriginalStatusCode": exc.code,
-                        "OriginalMessage": original,
-                        "Message": f"Received client error ({exc.code}) from primary"},
-                        {"x-amzn-ErrorType": "ModelError"})
-
-        self.serve(Handler)
-
 
 
 def test_sagemaker_path_with_boto3(mms, tmp_path):

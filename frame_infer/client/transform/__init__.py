@@ -206,7 +206,7 @@ class _Run:
         for frame_id, size in index.too_large.items():
             self.journal.record(too_large_rows(
                 TooLarge(self.by_id[frame_id], size), self.options.max_payload,
-                "use --resize-to-model (the job's payload limit is 6 MB)"))
+                "use --model-input WxH, e.g. 64x64:L (the job's payload limit is 6 MB)"))
         if not index.shards:
             return
         name, found, _ = current_job(self.sagemaker, batch)
