@@ -27,7 +27,7 @@ def serve(store: Path, archive: str, run_dir: Path, **env: str) -> list[str]:
 
     result = subprocess.run(
         [sys.executable, "-m", "frame_infer.cli", "serve", "--model-store", str(store),
-         "--model", archive, "--port", str(free_port()), "--management-port",
+         "--archive", archive, "--port", str(free_port()), "--management-port",
          str(free_port()), "--run-dir", str(run_dir)],
         capture_output=True, text=True, timeout=180, env={**os.environ, **env})
     assert result.returncode == 1, result
