@@ -84,7 +84,7 @@ def test_max_payload_too_small_exits_1_with_frame_too_large(mms, tmp_path, capsy
     code = main(["predict", str(tmp_path / "frames"), "--endpoint", model_url(mms), "--out",
                  str(tmp_path / "out"), "--max-payload", "2000", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and "3 frames frame_too_large" in err and "--resize-to-model" in err
+    assert code == 1 and "3 frames frame_too_large" in err and "--model-input WxH" in err
     assert {r["error"]["code"] for r in read_rows(tmp_path / "out")} == {"frame_too_large"}
 
 
