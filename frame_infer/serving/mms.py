@@ -203,6 +203,12 @@ class LocalMMS:
             # MMS forces 1 thread per worker unless these are set.
             "OMP_NUM_THREADS": str(threads),
         })
+        # MXNet's OpenMP threads (libgomp) otherwise spin between batches: serving face
+        # crops as they trickle in, an idle 2-thread worker burnt 12.4 s of CPU for 0.5 s
+        # of inference, taking a core from the client on the same machine; back-to-back
+        # batches ran as fast either way (benchmarks/NOTES.md). An operator's own setting
+        # wins.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         env.update(self.settings.extra_env)
         return env
 
