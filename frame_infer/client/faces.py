@@ -55,7 +55,7 @@ class FaceOptions:
     workers: int = 0
     """Frames worked on at once (decode-side JPEG encoding, detection, crops); 0 means one
     per CPU core. OpenCV and Pillow release the GIL, so threads use every core (measured
-    on 2 cores: 15-17 ms per 640×480 frame with 2 workers, 21 ms with 1)."""
+    on 2 cores: 15-16 ms per 640×480 frame with 2 workers, 21 ms with 1)."""
 
     def __post_init__(self) -> None:
         problems = []
