@@ -31,6 +31,10 @@ def check_archive(store: Path, archive: str) -> None:
     store = Path(store)
     path = Path(archive)
     if path.suffix.lower() != ".mar":
+        if path.suffix.lower() != ".onnx":
+            raise ServerError(
+                f"serve takes a .mar archive, not {path.name}: build one from an ONNX model "
+                f"with `frame-infer package --model M.onnx --name NAME --out {store}`")
         model = store / path if (store / path).is_file() else path
         raise ServerError(
             f"serve takes a .mar archive, not {path.name}: run `frame-infer package --model "

@@ -50,3 +50,12 @@ def test_a_missing_store_folder_says_to_package_into_it(capsys, tmp_path):
     assert code == 1 and len(err) == 1
     assert f"model store folder {missing} does not exist" in err[0]
     assert f"--out {missing}`" in err[0]
+
+
+def test_a_file_that_is_no_model_is_not_offered_to_package(capsys, store):
+    (store / "notes.txt").write_text("hello")
+    code, err = serve(capsys, store, "notes.txt")
+    assert code == 1 and len(err) == 1
+    assert err[0] == (
+        "frame-infer serve: error: serve takes a .mar archive, not notes.txt: build one from "
+        f"an ONNX model with `frame-infer package --model M.onnx --name NAME --out {store}`")
