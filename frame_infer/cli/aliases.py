@@ -39,6 +39,21 @@ class OldSpelling(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+class RetiredSwitch(OldSpelling):
+    """An old switch (no value) whose behaviour is now spelled another way: the note, and
+    with ``implies`` that value stored unless the new option already gave one."""
+
+    def __init__(self, option_strings, dest, new: str, implies=None, **kwargs):
+        super().__init__(option_strings, dest, new, nargs=0, default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS, **kwargs)
+        self.implies = implies
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        deprecation_note(parser.prog, option_string, self.new)
+        if self.implies is not None and not getattr(namespace, self.dest, None):
+            setattr(namespace, self.dest, self.implies)
+
+
 def add_renamed(parser: argparse.ArgumentParser, new: str, *old: str,
                 **kwargs) -> argparse.Action:
     """Add option ``new`` (``kwargs`` as for ``add_argument``) and each spelling in ``old``

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .aliases import OldSpelling, add_renamed, deprecation_note
+from .aliases import RetiredSwitch, add_renamed
 
 ENDPOINT_HELP = ("http://127.0.0.1:8080/predictions/NAME (local MMS), sagemaker:ENDPOINT "
                  "or sagemaker-async:ENDPOINT (with --async-s3)")
@@ -70,13 +70,6 @@ def add_s3_endpoint_argument(parser: argparse.ArgumentParser) -> None:
                      "configuration, AWS_ENDPOINT_URL_S3)")
 
 
-class RetiredSwitch(OldSpelling):
-    """An old switch whose behaviour is now the default: the note only, nothing stored."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        deprecation_note(parser.prog, option_string, self.new)
-
-
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     add_renamed(parser, "--frames-per-request", "--batch-size", type=at_least(1), default=16,
                 metavar="N", help="frames in one multi-image request (16); a 413 answer "
@@ -94,8 +87,7 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shrink to this input from the first frame on, e.g. 64x64:L "
                              "(default: learn it from the first answer)")
     # Shrinking is the default now; the old switch stays accepted, as a no-op.
-    parser.add_argument("--resize-to-model", dest="full_frames", nargs=0,
-                        action=RetiredSwitch, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+    parser.add_argument("--resize-to-model", dest="full_frames", action=RetiredSwitch,
                         new="nothing: frames are shrunk to the model's input by default "
                             "(--model-input gives the size, --full-frames turns it off)")
     parser.add_argument("--by-reference", action="store_true",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .aliases import OldSpelling, add_renamed, deprecation_note
+from .aliases import OldSpelling, RetiredSwitch, add_renamed, deprecation_note
 from .common import add_progress_argument, add_s3_endpoint_argument, at_least, positive, \
     s3_uri
 
@@ -44,16 +44,6 @@ class _OutFolder(argparse.Action):
         deprecation_note(parser.prog, "--out s3://... (the S3 location)",
                          "--bucket s3://bucket/prefix; --out is the local results folder")
         self.bucket.required = False  # as aliases.OldSpelling does for a required option
-
-
-class ShrinkSwitch(OldSpelling):
-    """``--resize-to-model``: the old switch; means ``--model-input 64x64:L`` unless that
-    option gives a size of its own."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        deprecation_note(parser.prog, option_string, self.new)
-        if not getattr(namespace, "model_input", None):
-            namespace.model_input = "64x64:L"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,9 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shrink frames to this input before packing, e.g. 64x64:L, as "
                              "the service would (default: frames as stored)")
     # The old pair: --resize-to-model (with --model-input's old default, 64x64:L).
-    parser.add_argument("--resize-to-model", dest="model_input", nargs=0, action=ShrinkSwitch,
-                        default=argparse.SUPPRESS, help=argparse.SUPPRESS,
-                        new="--model-input 64x64:L")
+    parser.add_argument("--resize-to-model", dest="model_input", action=RetiredSwitch,
+                        new="--model-input 64x64:L", implies="64x64:L")
     parser.add_argument("--retry-errors", action="store_true",
                         help="also resend frames the service answered with an error")
     parser.add_argument("--fps", type=positive, default=30.0,
