@@ -30,28 +30,24 @@ EXAMPLES = """\
 """
 
 
-def port_number(text: str) -> int:
-    """An argparse type: a port MMS accepts (1-32767)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= port <= MAX_PORT:
-        raise argparse.ArgumentTypeError(
-            f"{port} is not in 1-{MAX_PORT}: MMS 1.1.11 rejects higher port numbers "
-            "(\"Invalid port number\")")
-    return port
+def _port_type(high: int, why: str = ""):
+    """An argparse type: a port number in 1-``high``; ``why`` follows the range when refused."""
+    def parse(text: str) -> int:
+        try:
+            port = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+        if not 1 <= port <= high:
+            raise argparse.ArgumentTypeError(f"{port} is not in 1-{high}{why}")
+        return port
+    return parse
 
 
-def tcp_port(text: str) -> int:
-    """An argparse type: a TCP port number (1-65535)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not in 1-65535")
-    return port
+port_number = _port_type(MAX_PORT, ": MMS 1.1.11 rejects higher port numbers "
+                                   "(\"Invalid port number\")")
+"""A port MMS accepts (1-32767)."""
+tcp_port = _port_type(65535)
+"""Any TCP port (the metrics exporter is ours, not MMS's)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
