@@ -198,13 +198,18 @@ def serve(settings: ContainerSettings) -> int:
         _say(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", sys.stderr)
         code = 1
     finally:
-        if front is not None:
-            front.shutdown()
-            front.server_close()
-        mms.stop()
-        mms.cleanup()
+        shut_down(front, mms)
         _say("stopped")
     return code
+
+
+def shut_down(front: Front | None, mms: LocalMMS) -> None:
+    """Stop the front (if it started) and MMS by pid, and remove MMS's run folder."""
+    if front is not None:
+        front.shutdown()
+        front.server_close()
+    mms.stop()
+    mms.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from typing import Iterator
 
 import pytest
 
-from frame_infer.serving.container import ContainerSettings, start_model
+from frame_infer.serving.container import ContainerSettings, shut_down, start_model
 from frame_infer.serving.front import Front
 from frame_infer.serving.mms import free_port
 
@@ -107,8 +107,4 @@ def running_front(model_dir: Path, **settings) -> Iterator[str]:
         threading.Thread(target=front.serve_forever, daemon=True).start()
         yield f"http://{config.host}:{config.port}"
     finally:
-        if front is not None:
-            front.shutdown()
-            front.server_close()
-        mms.stop()
-        mms.cleanup()
+        shut_down(front, mms)
