@@ -168,13 +168,11 @@ class Client:
         predictor = Predictor(self.target, rows, replace(self.options, by_reference=False),
                               on_answer=reader.learn)
 
-        def read(frame: FrameRef) -> bytes:
-            return reader.shrink(datas[frame.index]) if reader.resize_to else datas[frame.index]
-
         limit = self.target.max_payload
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             futures = []
-            for item in pack(frames, read, self.options.batch_size, limit):
+            for item in pack(frames, lambda f: reader.prepare(datas[f.index]),
+                             self.options.batch_size, limit):
                 if isinstance(item, TooLarge):
                     rows.record(too_large_rows(item, limit,
                                                "send a smaller image or set resize_to"))

@@ -86,13 +86,21 @@ def local_frames(folder: Path | str, fps: float = 30.0) -> list[FrameRef]:
 def frame_refs(frame: Frame, folder: Path) -> list[FrameRef]:
     """What to predict for one manifest frame: the frame itself; in face mode each face
     crop, or one reference that sends nothing when the frame has no face."""
-    if frame.faces is None:
-        return [FrameRef(frame.index, frame.timestamp, path=folder / frame.file)]
-    if not frame.faces:
-        return [FrameRef(frame.index, frame.timestamp, faces_mode=True)]
-    return [FrameRef(frame.index, frame.timestamp, path=folder / entry["file"],
+    return _refs(frame.index, frame.timestamp, frame.file, frame.s3_key, frame.faces,
+                 lambda name, _key: {"path": folder / name})
+
+
+def _refs(index: int, timestamp: float, file: str, s3_key: str | None, faces: list | None,
+          source) -> list[FrameRef]:
+    """:func:`frame_refs` of a local or an S3 manifest line: ``source(file, s3_key)`` gives
+    the reference's location fields (a local path, or bucket and key)."""
+    if faces is None:
+        return [FrameRef(index, timestamp, **source(file, s3_key))]
+    if not faces:
+        return [FrameRef(index, timestamp, faces_mode=True)]
+    return [FrameRef(index, timestamp, **source(entry["file"], entry.get("s3_key")),
                      face=entry["face"], box=tuple(entry["box"]), faces_mode=True)
-            for entry in frame.faces]
+            for entry in faces]
 
 
 def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
@@ -103,10 +111,15 @@ def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
     except client.exceptions.NoSuchKey:
         body = None
     if body is not None:
+        def in_s3(name: str, key: str | None) -> dict:
+            return {"s3_bucket": location.bucket, "s3_key": key or location.key(name)}
+
         frames = []
         for number, line in enumerate(io.StringIO(body.decode("utf-8")), 1):
             if line.strip():
-                frames += _s3_refs(_manifest_entry(line, location, number), location)
+                entry = _manifest_entry(line, location, number)
+                frames += _refs(entry["index"], entry["timestamp"], entry["file"],
+                                entry.get("s3_key"), entry.get("faces"), in_s3)
         return sorted(frames, key=lambda f: (f.index, -1 if f.face is None else f.face))
     keys = _list_image_keys(client, location)
     if not keys:
@@ -129,21 +142,6 @@ def _manifest_entry(line: str, location: S3Location, number: int) -> dict:
                          f"({type(exc).__name__}: {exc}); upload the frames folder again "
                          "(`frame-infer upload FOLDER s3://...`)") from None
     return entry
-
-
-def _s3_refs(entry: dict, location: S3Location) -> list[FrameRef]:
-    """The S3 counterpart of :func:`frame_refs` for one manifest line."""
-    index, timestamp = entry["index"], entry["timestamp"]
-    faces = entry.get("faces")
-    if faces is None:
-        key = entry.get("s3_key") or location.key(entry["file"])
-        return [FrameRef(index, timestamp, s3_bucket=location.bucket, s3_key=key)]
-    if not faces:
-        return [FrameRef(index, timestamp, faces_mode=True)]
-    return [FrameRef(index, timestamp, s3_bucket=location.bucket,
-                     s3_key=face.get("s3_key") or location.key(face["file"]),
-                     face=face["face"], box=tuple(face["box"]), faces_mode=True)
-            for face in faces]
 
 
 def _list_image_keys(client, location: S3Location) -> list[str]:
@@ -195,6 +193,10 @@ class FrameReader:
             data = frame.path.read_bytes()
         else:
             data = self._s3.get_object(Bucket=frame.s3_bucket, Key=frame.s3_key)["Body"].read()
+        return self.prepare(data)
+
+    def prepare(self, data: bytes) -> bytes:
+        """``data`` as it goes out: shrunk once the model's input is known, else as is."""
         return self.shrink(data) if self._resize_to else data
 
     def shrink(self, data: bytes) -> bytes:
