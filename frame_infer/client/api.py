@@ -172,7 +172,8 @@ class Client:
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             futures = []
             for item in pack(frames, lambda f: reader.prepare(datas[f.index]),
-                             self.options.batch_size, limit):
+                             self.options.batch_size, limit,
+                             first_size=1 if reader.learning else None):
                 if isinstance(item, TooLarge):
                     rows.record(too_large_rows(item, limit,
                                                "send a smaller image or set resize_to"))

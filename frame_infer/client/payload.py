@@ -71,11 +71,15 @@ class TooLarge:
 
 
 def pack(frames: Iterable[FrameRef], read: Callable[[FrameRef], bytes] | None,
-         batch_size: int, max_payload: int) -> Iterator[Request | TooLarge]:
+         batch_size: int, max_payload: int, first_size: int | None = None
+         ) -> Iterator[Request | TooLarge]:
     """Group frames into requests of at most ``batch_size`` frames and ``max_payload`` bytes.
 
     ``read`` None means by-reference requests (JSON with ``s3`` URIs; a few bytes each).
+    ``first_size`` caps the first request alone (a client that waits for the first answer
+    sends one frame, not a whole request's worth, while the server's other cores idle).
     """
+    limit = min(batch_size, first_size or batch_size)
     current: list[FrameRef] = []
     datas: list[bytes] = []
     size = CLOSING_OVERHEAD if read else len('{"instances": []}')
@@ -90,9 +94,9 @@ def pack(frames: Iterable[FrameRef], read: Callable[[FrameRef], bytes] | None,
         if base + grow > max_payload:
             yield TooLarge(frame, base + grow)
             continue
-        if current and (len(current) >= batch_size or size + grow > max_payload):
+        if current and (len(current) >= limit or size + grow > max_payload):
             yield Request(current, datas if read else None)
-            current, datas, size = [], [], base
+            current, datas, size, limit = [], [], base, batch_size
         current.append(frame)
         if data is not None:
             datas.append(data)

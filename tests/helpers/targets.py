@@ -100,11 +100,14 @@ def predicted_row(frame) -> dict:
             "probabilities": entry["probabilities"]}
 
 
-def options(batch_size=8, concurrency=1, attempts=3, **more) -> PredictOptions:
-    """Options that never sleep between attempts and show no progress bar."""
+def options(batch_size=8, concurrency=1, attempts=3, resize_to=None, **more
+            ) -> PredictOptions:
+    """Options that never sleep between attempts and show no progress bar. Frames go as
+    stored unless ``resize_to`` says otherwise: the fakes' answers name no model input,
+    and the "auto" mode's small first request is tested on its own."""
     return PredictOptions(batch_size=batch_size, concurrency=concurrency, progress=False,
                           retry=RetryPolicy(max_attempts=attempts, base_delay=0,
-                                            max_delay=0), **more)
+                                            max_delay=0), resize_to=resize_to, **more)
 
 
 # -- behaviours ------------------------------------------------------------------------

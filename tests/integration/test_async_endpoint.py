@@ -165,7 +165,9 @@ def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path, capsys):
     assert [r["id"] for r in rows] == [f"frame_{i:06d}" for i in range(23)]
     assert rows[9]["error"]["code"] == "invalid_image"
     assert all("label" in r for i, r in enumerate(rows) if i != 9)
-    assert proxy.calls == proxy.signed == 3  # ceil(23 / 8), every call SigV4-signed
+    # One frame alone (its answer names the model's input), then ceil(22 / 8); every call
+    # SigV4-signed.
+    assert proxy.calls == proxy.signed == 1 + 3
     for headers in proxy.requests:
         assert headers["x-amzn-sagemaker-content-type"].startswith("multipart/form-data")
         assert headers["x-amzn-sagemaker-accept"] == "application/json"
@@ -194,7 +196,8 @@ def test_failure_documents_become_per_frame_errors(s3, mms, tmp_path):
                              failure_document=document) as proxy:
         summary = predict(local_frames(tmp_path / "frames"), make_target(proxy, s3, "fail"),
                           tmp_path / "out",
-                          PredictOptions(batch_size=4, progress=False, retry=FAST_RETRY))
+                          PredictOptions(batch_size=4, progress=False, retry=FAST_RETRY,
+                                         resize_to=None))
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(6))
     assert [r["error"]["code"] for r in rows] == ["invalid_request"] * 6
@@ -220,7 +223,8 @@ def test_container_413_through_a_failure_document_splits_the_request(s3, mms, tm
     limit = sum(sorted(sizes)[-3:]) + 2_000  # any 3 frames fit, 4 may not
     with AsyncSageMakerProxy(mms.inference_url, "ferplus", s3, max_body=limit) as proxy:
         summary = predict(local_frames(tmp_path / "frames"), make_target(proxy, s3, "split"),
-                          tmp_path / "out", PredictOptions(batch_size=8, progress=False))
+                          tmp_path / "out", PredictOptions(batch_size=8, progress=False,
+                                                           resize_to=None))  # shrunk: all fit
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(8))
     assert summary.predicted == 8 and proxy.calls == 1 + 2 + 4  # 8 -> 4 + 4 -> 2 + 2 + 2 + 2
@@ -231,7 +235,7 @@ def test_output_that_never_appears_is_retried_then_request_failed(s3, mms, tmp_p
     ``request_failed`` rows that a rerun (here with a working endpoint) completes."""
     write_frames(tmp_path / "frames", 5)
     frames = local_frames(tmp_path / "frames")
-    options = PredictOptions(batch_size=5, progress=False, retry=FAST_RETRY)
+    options = PredictOptions(batch_size=5, progress=False, retry=FAST_RETRY, resize_to=None)
     with AsyncSageMakerProxy(mms.inference_url, "ferplus", s3, drop=True) as proxy:
         summary = predict(frames, make_target(proxy, s3, "lost", timeout=0.3),
                           tmp_path / "out", options)
@@ -260,7 +264,8 @@ def test_failure_is_reported_promptly_and_the_call_carries_the_time_limits(s3, m
         target = make_target(proxy, s3, "prompt", timeout=120)
         started = time.monotonic()
         summary = predict(local_frames(tmp_path / "frames"), target, tmp_path / "out",
-                          PredictOptions(batch_size=3, progress=False, retry=FAST_RETRY))
+                          PredictOptions(batch_size=3, progress=False, retry=FAST_RETRY,
+                                         resize_to=None))
         elapsed = time.monotonic() - started
     assert proxy.faults == [] and elapsed < 10
     assert (summary.errors, proxy.calls) == (3, 1)  # a model error: not retried

@@ -36,7 +36,9 @@ def test_every_kind_of_input_gets_its_own_result_in_order(mms, tmp_path):
     assert all(set(r.probabilities) == set(FERPLUS_LABELS) for r in good)
     assert all(abs(sum(r.probabilities.values()) - 1) < 1e-4 for r in good)
     assert results[0].source == results[1].source == str(path) and results[2].source is None
-    assert results[0].probabilities == results[1].probabilities  # same file, same answer
+    # Same file, same answer: the first went alone as stored, the second shrunk by the
+    # client (the same pixels; float noise of another batch only).
+    assert results[0].probabilities == pytest.approx(results[1].probabilities, abs=1e-6)
 
 
 def test_predictions_equal_the_reference_engine(mms, ort_reference):

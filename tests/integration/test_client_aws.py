@@ -123,7 +123,9 @@ def test_sagemaker_path_with_boto3(mms, tmp_path):
         assert [r["index"] for r in rows] == list(range(14))
         assert rows[6]["error"]["code"] == "invalid_image"
         assert summary.predicted == 13
-        assert proxy.calls == 3 + 2  # three requests, two throttled and retried by botocore
+        # One frame alone (its answer names the model's input), then 5 + 5 + 3; two calls
+        # throttled and retried by botocore.
+        assert proxy.calls == 4 + 2
         assert proxy.signed == proxy.calls
         # A container error (415 here) comes back through ModelError with its own code.
         status, body = target.send(b"hello", "text/plain")

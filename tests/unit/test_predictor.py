@@ -119,11 +119,11 @@ def test_413_splits_in_halves_until_requests_fit(tmp_path):
      "request_too_large"),  # the SageMaker container front
 ])
 def test_413_for_a_single_frame_is_an_error_row_a_rerun_sends_again(frames, tmp_path, body,
-                                                                   code):
+                                                                    code):
     """A frame the server refuses with 413 even alone: the request splits down to it, it
-    gets an error row (the body's code; MMS's empty 413 becomes request_too_large), sent alone only once (413 is not
-    retried), and the other frames are predicted. Not the service's answer for the image:
-    not final."""
+    gets an error row (the body's code; MMS's empty 413 becomes request_too_large), sent
+    alone only once (413 is not retried), and the other frames are predicted. Not the
+    service's answer for the image: not final."""
     out = tmp_path / "out"
     target = FakeTarget(default=too_large_with("frame_000002", body=body))
     summary = predict(frames, target, out, options(batch_size=4))
@@ -170,7 +170,7 @@ def test_frame_over_the_payload_limit_is_never_sent(tmp_path):
     ({"error": {"code": "not_found", "message": "POST /invocations only"}}, "not_found"),
 ])
 def test_404_is_retried_then_request_failed_and_a_rerun_sends_again(frames, tmp_path, body,
-                                                                   code):
+                                                                    code):
     """404 is what MMS answers while a restarted server registers the model: retried with
     backoff; after the last attempt every frame gets request_failed with the server's
     words, and none of it is final: the rerun sends all six frames again."""
@@ -291,8 +291,9 @@ def test_concurrent_sends_overlap_and_rows_stay_in_order(tmp_path):
 
 
 def test_the_first_answer_teaches_the_model_input_and_later_frames_go_shrunk(tmp_path):
-    """"auto" (the default): the first request goes alone and as stored; its answer names
-    the model's input; every later request carries model-sized PNGs, several in flight."""
+    """"auto" (the default): the first request goes alone, with one frame as stored (the
+    server's other cores idle while it runs); its answer names the model's input; every
+    later request carries model-sized PNGs, several in flight."""
     import io
 
     from PIL import Image
@@ -307,13 +308,15 @@ def test_the_first_answer_teaches_the_model_input_and_later_frames_go_shrunk(tmp
     send = target.send
     target.send = lambda body, content_type: bodies.append((body, content_type)) or send(
         body, content_type)
-    summary = predict(frames, target, tmp_path / "out", options(batch_size=4, concurrency=2))
+    summary = predict(frames, target, tmp_path / "out",
+                      options(batch_size=4, concurrency=2, resize_to="auto"))
     assert summary.complete and target.max_in_flight == 2
     parts = [parse_body(body, ct) for body, ct in bodies]
     sizes = [[Image.open(io.BytesIO(data)).size for _, data in call] for call in parts]
     # Request 1 was packed before any answer, and so was the frame after it.
-    assert sizes[0] == [(320, 240)] * 4 and sizes[1][0] == (320, 240)
-    assert sizes[1][1:] + sizes[2] == [(24, 16)] * 7
+    assert sizes[0] == [(320, 240)] and sizes[1][0] == (320, 240)
+    assert [len(s) for s in sizes] == [1, 4, 4, 3]
+    assert sizes[1][1:] + sizes[2] + sizes[3] == [(24, 16)] * 10
     assert all(Image.open(io.BytesIO(data)).format == "PNG" for _, data in parts[2])
     assert read_rows(tmp_path / "out") == [predicted_row(f) for f in frames]
 
