@@ -30,9 +30,14 @@ def test_make_test_model_and_package(tmp_path, capsys):
     with zipfile.ZipFile(tmp_path / "store" / "rgbm.mar") as archive:
         names = set(archive.namelist())
         config = archive.read("model-config.json").decode()
+        # Stored, not deflated: MMS unpacks the archive at every registration.
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+        assert archive.read("m.onnx") == onnx_path.read_bytes()
+        assert archive.testzip() is None
     assert {"m.onnx", "model-config.json", "model_handler/service.py",
             "MAR-INF/MANIFEST.json"} <= names
     assert '"labels"' in config and '"e"' in config
+    assert not list((tmp_path / "store").glob("*.partial"))
 
 
 def test_package_rejects_bad_config_with_a_clear_error(tmp_path, capsys, model_files):
