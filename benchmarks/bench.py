@@ -190,7 +190,8 @@ class RssSampler:
         total = 0
         for proc in self._java.children(recursive=True):
             try:
-                if "model_service_worker" in " ".join(proc.cmdline()) and proc.parent().pid != self._java.pid:
+                if ("model_service_worker" in " ".join(proc.cmdline())
+                        and proc.parent().pid != self._java.pid):
                     total += proc.memory_info().rss
             except Exception:  # a process that just ended
                 pass
@@ -207,6 +208,46 @@ class RssSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+class CpuMeter:
+    """CPU seconds a run costs: MMS's Python workers, its Java frontend, and this process
+    (the client: reading, shrinking and sending frames; in row 7 also cutting the video and
+    the report). On one machine they share its cores, so together with the wall time they
+    say how much of a gap to the raw engine is work and how much is idle cores."""
+
+    def __init__(self, server: LocalMMS):
+        import psutil
+
+        self._java, self._me = psutil.Process(server.process.pid), psutil.Process()
+        self.seconds: dict[str, float] = {}
+        self.wall = 0.0
+
+    @staticmethod
+    def _cpu(proc) -> float:
+        import psutil
+
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:  # a process that just ended
+            return 0.0
+        return times.user + times.system
+
+    def _sample(self) -> dict:
+        return {"java": self._cpu(self._java), "client": self._cpu(self._me),
+                "workers": {p.pid: self._cpu(p) for p in self._java.children(recursive=True)}}
+
+    def __enter__(self):
+        self._start, self._t = self._sample(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self._t
+        end, start = self._sample(), self._start
+        self.seconds = {
+            "workers": sum(v - start["workers"].get(pid, 0.0)
+                           for pid, v in end["workers"].items()),
+            "java": end["java"] - start["java"], "client": end["client"] - start["client"]}
 
 
 class TimedTarget:
@@ -335,11 +376,10 @@ def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies,
                     for _ in range(REPEATS):
                         target = TimedTarget(url)
                         out = Path(tempfile.mkdtemp(dir=work))
-                        with RssSampler(server) as rss:
-                            t = time.perf_counter()
+                        with RssSampler(server) as rss, CpuMeter(server) as cpu:
                             summary = predict(frames, target, out, PredictOptions(
                                 batch_size=16, concurrency=concurrency, progress=False))
-                            elapsed = time.perf_counter() - t
+                        elapsed = cpu.wall
                         assert summary.predicted == len(frames), summary
                         runs.append({"row": 6, "path": f"served {engine}, {workers} worker"
                                      f"{'s' if workers > 1 else ''}, MMS batching {batching}, "
@@ -347,7 +387,8 @@ def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies,
                                      "engine": engine, "images_s": len(frames) / elapsed,
                                      "p50_ms": pct(target.latencies, 50),
                                      "p99_ms": pct(target.latencies, 99),
-                                     "rss_mb": rss.peak / 2**20})
+                                     "rss_mb": rss.peak / 2**20, "wall_s": elapsed,
+                                     "frames": len(frames), "cpu_s": cpu.seconds})
                     rows.append(progress.row(median_of(runs)))
             finally:
                 server.stop()
@@ -365,14 +406,15 @@ def end_to_end(store: Path, video: Path, work: Path, frames: list,
             out = Path(tempfile.mkdtemp(dir=work))
             options = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
                                                         progress=False))
-            t = time.perf_counter()
-            result = run_job(video, out, f"{server.inference_url}/predictions/ferplus",
-                             options)
-            total = time.perf_counter() - t
+            with CpuMeter(server) as cpu:
+                result = run_job(video, out, f"{server.inference_url}/predictions/ferplus",
+                                 options)
+            total = cpu.wall
             parts = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
             runs.append({"row": 7, "path": "end to end: `frame-infer run`, 20 s 30 FPS "
                          f"video, MXNet, 2 workers ({parts})",
-                         "images_s": result.frames / total, "total_s": total})
+                         "images_s": result.frames / total, "total_s": total,
+                         "wall_s": total, "frames": result.frames, "cpu_s": cpu.seconds})
     finally:
         server.stop()
     row = progress.row(median_of(runs))
@@ -440,6 +482,7 @@ def write_results(info: dict, rows: list[dict], extra: dict, out: Path) -> None:
                      "Above 100%: the engines' 3x3 convolutions use Winograd-style "
                      "kernels that need fewer multiplies than the direct count, so the "
                      "direct FLOP count overstates the work; little headroom is left.")]
+    lines += cpu_budget(rows, reference, info["cores"])
     faces = extra.get("faces")
     if faces:
         lines += ["", f"Faces (row 8): cutting with detection alone {faces['detect_s']:.1f}s, "
@@ -451,10 +494,38 @@ def write_results(info: dict, rows: list[dict], extra: dict, out: Path) -> None:
     if "soak" in extra:
         lines.append("Worker RSS over " + str(extra["soak"]["requests"]) + " requests "
                      "(requests: MB): " + ", ".join(f"{n}: {m:.0f}"
-                                                  for n, m in extra["soak"]["rss_mb"]))
+                                                    for n, m in extra["soak"]["rss_mb"]))
     (out / "bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(rows, out / "bench.png", extra.get("faces"))
+
+
+def cpu_budget(rows: list[dict], reference: float, cores: int) -> list[str]:
+    """Where the cores went in the best served run and the end-to-end run: the gap to the
+    raw engine split into work (client, Java) and idle cores, and the best ratio this
+    much work allows on this machine even with no core ever idle."""
+    served = [r for r in rows if r["row"] == 6 and "cpu_s" in r]
+    picks = ([("best served row", max(served, key=lambda r: r["images_s"]))] if served else [])
+    picks += [("end to end", r) for r in rows if r["row"] == 7 and "cpu_s" in r]
+    if not picks:
+        return []
+    lines = ["", f"CPU budget ({cores} cores, client and server on the same machine):"]
+    for name, r in picks:
+        cpu, wall = r["cpu_s"], r["wall_s"]
+        raw = r["frames"] / reference  # the best engine's time for the same images
+        busy = sum(cpu.values())
+        floor = busy / cores  # the wall time if no core were ever idle
+        idle = cores * wall - busy
+        measured, best = ((wall / raw, floor / raw) if r["row"] == 7
+                          else (raw / wall, raw / floor))
+        unit = "x the raw engine's time" if r["row"] == 7 else "x the raw engine"
+        lines.append(
+            f"- {name} ({r['path']}): {wall:.2f} s x {cores} cores = {cores * wall:.1f} "
+            f"core-s: workers {cpu['workers']:.2f}, Java {cpu['java']:.2f}, client "
+            f"{cpu['client']:.2f}, idle {idle:.2f}. The raw engine takes {raw:.2f} s for "
+            f"these {r['frames']} images. Measured **{measured:.2f}{unit}**; with this "
+            f"much work and no idle core it would be {best:.2f}{unit}.")
+    return lines
 
 
 def plot(rows: list[dict], path: Path, faces: dict | None = None) -> None:
