@@ -173,7 +173,7 @@ class Client:
             futures = []
             for item in pack(frames, lambda f: reader.prepare(datas[f.index]),
                              self.options.batch_size, limit,
-                             first_size=1 if reader.learning else None):
+                             first_size=reader.first_request_size):
                 if isinstance(item, TooLarge):
                     rows.record(too_large_rows(item, limit,
                                                "send a smaller image or set resize_to"))

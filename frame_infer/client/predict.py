@@ -247,7 +247,7 @@ def predict(frames: Iterable[FrameRef], target, out_dir: Path | str, options: Pr
     with ThreadPoolExecutor(max_workers=options.concurrency) as pool:
         try:
             for item in pack(pending(), read, options.batch_size, target.max_payload,
-                             first_size=1 if reader.learning else None):
+                             first_size=reader.first_request_size):
                 if isinstance(item, TooLarge):
                     journal.record(too_large_rows(item, target.max_payload,
                                                   "use --model-input WxH or --by-reference"))

@@ -177,6 +177,12 @@ class FrameReader:
         """True in "auto" mode until an answer has named the model's input."""
         return self._auto and self._resize_to is None
 
+    @property
+    def first_request_size(self) -> int | None:
+        """Frames in the first request: one while learning (that request goes alone, so a
+        whole request's worth would leave the server's other cores idle), else no cap."""
+        return 1 if self.learning else None
+
     def learn(self, answer: dict) -> None:
         """In "auto" mode, take the model's input from a 200 answer's ``model.input``."""
         if not self._auto or self._resize_to is not None:
