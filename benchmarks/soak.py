@@ -36,7 +36,7 @@ from frame_infer.client.targets import HttpTarget, RetryPolicy
 from frame_infer.models import packager, testgen
 from frame_infer.serving.mms import free_port
 
-from .bench import machine
+from .meters import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.bench import cpu_budget
+from benchmarks.tables import cpu_budget
 
 
 def row(number, images_s, wall, workers, java, client, path="p"):

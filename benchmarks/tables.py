@@ -1,0 +1,138 @@
+"""What ``make bench`` writes: ``bench.md`` (the table, the limit row, the CPU budget,
+faces, cold start, memory), ``bench.json`` and ``bench.png``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPEATS = 3
+"""Runs of each noisy row (served, end to end): the median is reported, with the range."""
+
+
+def write_results(info: dict, rows: list[dict], extra: dict, out: Path) -> None:
+    reference = max(r["images_s"] for r in rows if r["row"] == 5)
+    for r in rows:  # row 8 runs another model: a ratio to row 5 would mean nothing
+        r["vs_ort_best"] = r["images_s"] / reference if r["row"] != 8 else None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps({"machine": info, "rows": rows, **extra},
+                                               indent=2))
+    lines = [f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, "
+             f"{info['memory_gib']} GiB; Python {info['python']}, MXNet {info['mxnet']}, "
+             f"onnxruntime {info['onnxruntime']}. One run, side by side; ratios are to the "
+             "best onnxruntime row (5). Rows 6 and 7: median of "
+             f"{REPEATS} runs, range in brackets.", "",
+             "| row | path | images/s | p50 ms | p99 ms | worker RSS MB | × ORT best |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+
+    def fmt(v, spec=".1f"):
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
+
+    for r in rows:
+        spread = (f" [{r['images_s_min']:.1f}–{r['images_s_max']:.1f}]"
+                  if "images_s_min" in r else "")
+        lines.append(f"| {r['row']} | {r['path']} | {fmt(r['images_s'])}{spread} | "
+                     f"{fmt(r.get('p50_ms'))} | {fmt(r.get('p99_ms'))} | "
+                     f"{fmt(r.get('rss_mb'), '.0f')} | {fmt(r['vs_ort_best'], '.2f')} |")
+    limit = extra.get("limit")
+    if limit:
+        lines += ["", f"Limit: the model does {limit['gflop_per_image']:.2f} GFLOP per image; "
+                  f"the best engine row ({limit['best_path']}, {limit['best_images_s']:.1f} "
+                  f"images/s) runs {limit['achieved_gflops']:.0f} GFLOP/s against a "
+                  f"{limit['peak_gflops']:.0f} GFLOP/s single-precision GEMM peak measured "
+                  f"through MXNet's BLAS in this run: {limit['fraction']:.0%} of peak. "
+                  + (f"At most {1 / limit['fraction']:.1f}x is left for any engine on this "
+                     "machine." if limit["fraction"] < 1 else
+                     "Above 100%: the engines' 3x3 convolutions use Winograd-style "
+                     "kernels that need fewer multiplies than the direct count, so the "
+                     "direct FLOP count overstates the work; little headroom is left.")]
+    lines += cpu_budget(rows, reference, info["cores"])
+    faces = extra.get("faces")
+    if faces:
+        lines += ["", f"Faces (row 8): cutting with detection alone {faces['detect_s']:.1f}s, "
+                  f"inference on the crops alone {faces['infer_s']:.1f}s, `run --faces` end to "
+                  f"end {faces['end_to_end_s']:.1f}s: **{faces['ratio']:.2f}x** the larger of "
+                  "the two (target: at most 1.3x)."]
+    lines += ["", "Cold start, registration to READY: " + ", ".join(
+        f"{k} {v:.1f}s" for k, v in extra.get("cold_start_s", {}).items())]
+    if "soak" in extra:
+        lines.append("Worker RSS over " + str(extra["soak"]["requests"]) + " requests "
+                     "(requests: MB): " + ", ".join(f"{n}: {m:.0f}"
+                                                    for n, m in extra["soak"]["rss_mb"]))
+    (out / "bench.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(rows, out / "bench.png", extra.get("faces"))
+
+
+def cpu_budget(rows: list[dict], reference: float, cores: int) -> list[str]:
+    """Where the cores went in the best served run and the end-to-end run: the gap to the
+    raw engine split into work (client, Java) and idle cores, and the best ratio this
+    much work allows on this machine even with no core ever idle."""
+    served = [r for r in rows if r["row"] == 6 and "cpu_s" in r]
+    picks = ([("best served row", max(served, key=lambda r: r["images_s"]))] if served else [])
+    picks += [("end to end", r) for r in rows if r["row"] == 7 and "cpu_s" in r]
+    if not picks:
+        return []
+    lines = ["", f"CPU budget ({cores} cores, client and server on the same machine):"]
+    for name, r in picks:
+        cpu, wall = r["cpu_s"], r["wall_s"]
+        raw = r["frames"] / reference  # the best engine's time for the same images
+        busy = sum(cpu.values())
+        floor = busy / cores  # the wall time if no core were ever idle
+        idle = cores * wall - busy
+        measured, best = ((wall / raw, floor / raw) if r["row"] == 7
+                          else (raw / wall, raw / floor))
+        unit = "x the raw engine's time" if r["row"] == 7 else "x the raw engine"
+        lines.append(
+            f"- {name} ({r['path']}): {wall:.2f} s x {cores} cores = {cores * wall:.1f} "
+            f"core-s: workers {cpu['workers']:.2f}, Java {cpu['java']:.2f}, client "
+            f"{cpu['client']:.2f}, idle {idle:.2f}. The raw engine takes {raw:.2f} s for "
+            f"these {r['frames']} images. Measured **{measured:.2f}{unit}**; with this "
+            f"much work and no idle core it would be {best:.2f}{unit}.")
+    return lines
+
+
+def plot(rows: list[dict], path: Path, faces: dict | None = None) -> None:
+    """Horizontal bars on a linear axis, each labelled with its value (and range), with
+    the full row names; one colour per kind of row. The face path (another model) gets
+    its own panel, in seconds for the 600 frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["row"] != 8]
+    if faces:
+        fig, (ax, fax) = plt.subplots(2, 1, figsize=(13, 0.3 * len(rows) + 3.2),
+                                      gridspec_kw={"height_ratios": [len(rows), 4]})
+        parts = [("cut + detect faces alone", faces["detect_s"]),
+                 ("inference on the crops alone", faces["infer_s"]),
+                 ("`run --faces` end to end", faces["end_to_end_s"])]
+        fax.barh(range(3), [v for _, v in parts], color=["C8", "C9", "C7"])
+        for i, (_, v) in enumerate(parts):
+            fax.text(v + parts[2][1] * 0.01, i, f"{v:.1f} s", va="center", fontsize=7)
+        fax.set_yticks(range(3), [f"8: {name}" for name, _ in parts], fontsize=7)
+        fax.invert_yaxis()
+        fax.set_xlabel(f"seconds for 600 frames of real faces, fer model (lower is better); "
+                       f"end to end = {faces['ratio']:.2f}x the larger of the two")
+        fax.grid(axis="x", alpha=0.3)
+    else:
+        fig, ax = plt.subplots(figsize=(13, 0.3 * len(rows) + 1.6))
+    values = [r["images_s"] for r in rows]
+    ax.barh(range(len(rows)), values, color=[f"C{r['row']}" for r in rows])
+    for i, r in enumerate(rows):
+        if "images_s_min" in r:
+            ax.plot([r["images_s_min"], r["images_s_max"]], [i, i], color="black", lw=1)
+        right = max(r["images_s"], r.get("images_s_max", 0))
+        ax.text(right + max(values) * 0.01, i, f"{r['images_s']:.0f}", va="center",
+                fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{r['row']}: {r['path']}" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(max(values), *(r.get('images_s_max', 0) for r in rows)) * 1.12)
+    ax.set_xlabel("images per second (higher is better; black line: range of 3 runs)")
+    ax.set_title("Images/s by path, FER+-architecture model (rows: 1 reload per image, "
+                 "2-5 engine, 6 served, 7 end to end)", fontsize=9, loc="right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
