@@ -297,11 +297,14 @@ def test_front_answers_503_when_the_model_server_is_full(opt_ml, tmp_path):
     (A long batch delay makes MMS wait for a full batch: it then holds exactly 4.)"""
     box = Container(opt_ml / "model", tmp_path / "serve", FRAME_INFER_JOB_QUEUE_SIZE="2",
                     FRAME_INFER_BATCH_SIZE="2", FRAME_INFER_MAX_BATCH_DELAY_MS="5000",
-                    FRAME_INFER_JAVA_HEAP_MB="256")
+                    FRAME_INFER_JAVA_HEAP_MB="256",
+                    FRAME_INFER_JAVA_OPTIONS="-Dframe.infer.probe=yes")
     try:
         assert "job queue 2, Java heap 256 MiB" in box.wait_ready()
         java = psutil.Process(box.mms_pid())
-        assert "-Xmx256m" in java.cmdline()
+        jvm = java.cmdline()
+        assert "-Xmx256m" in jvm and "-Dframe.infer.probe=yes" in jvm
+        assert jvm.index("-Dframe.infer.probe=yes") > jvm.index("-XX:TieredStopAtLevel=1")
         (handler,) = [p for p in java.children(recursive=True) if p.ppid() != java.pid]
         body, sent, answers = jpeg(7) + bytes(1_000_000), 12, []
 
