@@ -153,9 +153,10 @@ class RssSampler:
 
 
 class CpuMeter:
-    """CPU seconds a run costs: MMS's Python workers, its Java frontend, and this process
-    (the client: reading, shrinking and sending frames; in row 7 also cutting the video and
-    the report). On one machine they share its cores, so together with the wall time they
+    """CPU seconds a run costs: MMS's Python workers, its Java frontend, and the client:
+    this process plus the commands it ran and waited for meanwhile (row 7 runs
+    ``frame-infer run`` itself: cutting, shrinking, sending, the report, and Python's
+    start-up). On one machine they share its cores, so together with the wall time they
     say how much of a gap to the raw engine is work and how much is idle cores."""
 
     def __init__(self, server: LocalMMS):
@@ -176,7 +177,11 @@ class CpuMeter:
         return times.user + times.system
 
     def _sample(self) -> dict:
-        return {"java": self._cpu(self._java), "client": self._cpu(self._me),
+        import resource
+
+        waited = resource.getrusage(resource.RUSAGE_CHILDREN)  # commands that have ended
+        return {"java": self._cpu(self._java),
+                "client": self._cpu(self._me) + waited.ru_utime + waited.ru_stime,
                 "workers": {p.pid: self._cpu(p) for p in self._java.children(recursive=True)}}
 
     def __enter__(self):
