@@ -36,8 +36,8 @@ from frame_infer.client.options import PredictOptions
 from frame_infer.client.predict import predict
 from frame_infer.client.sources import local_frames
 from frame_infer.models import packager, testgen
-from frame_infer.serving.mms import (LocalMMS, ModelSettings, ServerSettings, free_port,
-                                     worker_threads)
+from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings, worker_threads
+from frame_infer.serving.ports import free_port
 from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxnet
 
 from .meters import (CpuMeter, Progress, RssSampler, TimedTarget, gemm_peak, machine,

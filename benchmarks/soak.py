@@ -34,7 +34,7 @@ from frame_infer.client.predict import predict
 from frame_infer.client.sources import local_frames
 from frame_infer.client.targets import HttpTarget, RetryPolicy
 from frame_infer.models import packager, testgen
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 from .meters import machine
 

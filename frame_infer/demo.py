@@ -23,7 +23,8 @@ from .client.faces import FaceOptions
 from .client.job import JobResult, run_job
 from .client.options import JobOptions, PredictOptions
 from .models import packager
-from .serving.mms import free_port, serve_model
+from .serving.mms import serve_model
+from .serving.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..serving.mms import MAX_PORT
+from ..serving.ports import MAX_PORT
 from .aliases import add_renamed
 from .common import at_least
 
@@ -85,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..serving.mms import ServerError, port_in_use, serve_model
+    from ..serving.mms import ServerError, serve_model
+    from ..serving.ports import port_in_use
 
     store, archive = archive_in_store(args.archive, args.model_store)
     name = args.name or Path(archive).stem

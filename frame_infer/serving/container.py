@@ -30,7 +30,8 @@ from ..errors import InputError
 from .front import Front
 from .metrics import MMSLogReader, ServingMetrics, follow
 from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
-                  ServerSettings, free_port, worker_threads)
+                  ServerSettings, worker_threads)
+from .ports import free_port
 
 MANIFEST = Path("MAR-INF") / "MANIFEST.json"
 

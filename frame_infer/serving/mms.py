@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,10 +27,9 @@ from model_handler.wire import MMS_MAX_REQUEST_BYTES as DEFAULT_MAX_REQUEST_BYTE
 
 from ..errors import ServerError  # noqa: F401 (re-exported)
 from . import diagnose
+from .ports import check_ports
 
 
-MAX_PORT = 32767
-"""MMS 1.1.11 rejects higher port numbers ("Invalid port number")."""
 MIB = 1024 * 1024
 QUEUED_BYTES = 256 * MIB
 """Default bound of the request bodies MMS's job queue may hold (sets ``job_queue_size``)."""
@@ -43,48 +40,6 @@ served throughput rose 3-4% (benchmarks/NOTES.md). ``FRAME_INFER_JAVA_OPTIONS`` 
 options after these (Java's last setting wins: ``-XX:TieredStopAtLevel=4`` restores C2)."""
 STARTED_MARKER = "Model server started."
 """What MMS's Java prints to stdout once both its listeners are bound."""
-
-
-def free_port(low: int = 20000, high: int = 32000) -> int:
-    """A loopback port that is free now, below 32768: MMS rejects higher port numbers
-    ("Invalid port number"), and the kernel's ephemeral ports all lie above that."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randint(low, high)
-        if not port_in_use(port):
-            return port
-    raise ServerError(f"no free loopback port between {low} and {high}")
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether binding ``host:port`` fails now (as Java binds: with SO_REUSEADDR, so a port
-    left in TIME_WAIT counts as free and a listening one as taken)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def check_ports(port: int, management_port: int) -> None:
-    """Refuse, with the reason in one line, ports MMS cannot bind: out of MMS's range,
-    equal (the management API would share the inference listener) or in use."""
-    named = (("inference", port, "--port"), ("management", management_port,
-                                             "--management-port"))
-    for what, number, option in named:
-        if not 1 <= number <= MAX_PORT:
-            raise ServerError(f"{what} port {number} is not in 1-{MAX_PORT}: MMS 1.1.11 "
-                              f"rejects higher port numbers (\"Invalid port number\"); choose "
-                              f"another with {option}")
-    if port == management_port:
-        raise ServerError(f"the inference and management ports are both {port}; give the "
-                          "management API a port of its own (--management-port)")
-    for what, number, option in named:
-        if port_in_use(number):
-            raise ServerError(f"{what} port {number} on 127.0.0.1 is already in use; stop "
-                              f"what listens there or choose another with {option}")
 
 
 def response_timeout_minutes(seconds: float) -> int:

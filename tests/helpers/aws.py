@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 
 @contextlib.contextmanager

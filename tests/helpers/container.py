@@ -25,7 +25,7 @@ import pytest
 
 from frame_infer.serving.container import ContainerSettings, shut_down, start_model
 from frame_infer.serving.front import Front
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = ROOT / "packaging" / "serve"

@@ -5,7 +5,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 
 class JsonHandler(BaseHTTPRequestHandler):

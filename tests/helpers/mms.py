@@ -5,7 +5,8 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings, free_port
+from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings
+from frame_infer.serving.ports import free_port
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import requests
 
 from frame_infer.models import fetch as fetch_model
 from frame_infer.cli import main
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 
 def test_make_test_model_and_package(tmp_path, capsys):

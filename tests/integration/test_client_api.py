@@ -7,7 +7,7 @@ from PIL import Image
 
 from frame_infer import Client, FrameInferError, ImageResult
 from frame_infer.client.extract import make_sample_video
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 from model_handler.config import FERPLUS_LABELS
 
 from ..helpers.images import encode, jpeg

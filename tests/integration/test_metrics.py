@@ -22,7 +22,7 @@ import requests
 
 from frame_infer.client.extract import synthetic_frames
 from frame_infer.models import packager, testgen
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 from ..helpers.container import Container
 from ..helpers.models import RGB_CONFIG

@@ -28,7 +28,8 @@ from frame_infer import deploy
 from frame_infer.models import packager, testgen
 from frame_infer.client.extract import synthetic_frames
 from frame_infer.serving.container import ContainerSettings, find_model, main
-from frame_infer.serving.mms import ModelSettings, ServerError, free_port
+from frame_infer.serving.mms import ModelSettings, ServerError
+from frame_infer.serving.ports import free_port
 
 from ..helpers.container import SERVE, Container
 from ..helpers.dockerignore import context_files

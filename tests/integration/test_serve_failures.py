@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from frame_infer.models import packager
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 from ..helpers.models import RGB_CONFIG
 

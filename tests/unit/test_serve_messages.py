@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from frame_infer.cli import main
-from frame_infer.serving.mms import free_port
+from frame_infer.serving.ports import free_port
 
 
 def serve(capsys, store, model: str) -> tuple[int, list[str]]:
