@@ -23,9 +23,9 @@ import psutil
 import pytest
 import requests
 
-from frame_infer.serving import mms as mms_module
-from frame_infer.serving.mms import (LocalMMS, ModelSettings, ServerError, ServerSettings,
-                                     free_port)
+from frame_infer.serving import ports as ports_module
+from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerError, ServerSettings
+from frame_infer.serving.ports import free_port
 
 from ..helpers.images import jpeg
 from ..helpers.loopback import JsonHandler, LoopbackHTTPServer
@@ -288,7 +288,7 @@ def test_another_server_on_the_management_port_is_never_taken_for_ours(model_sto
 
     other = LoopbackHTTPServer(OtherServer)
     other.start()
-    monkeypatch.setattr(mms_module, "port_in_use", lambda port, host="127.0.0.1": False)
+    monkeypatch.setattr(ports_module, "port_in_use", lambda port, host="127.0.0.1": False)
     taken = other.server.server_address[1]
     server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
                                      management_port=taken, run_dir=tmp_path / "mms"))
@@ -309,9 +309,9 @@ def test_another_server_on_the_management_port_is_never_taken_for_ours(model_sto
 def test_ports_are_checked_before_java_starts():
     with pytest.raises(ServerError, match=re.escape("inference and management ports are "
                                                     "both 20001")):
-        mms_module.check_ports(20001, 20001)
+        ports_module.check_ports(20001, 20001)
     with pytest.raises(ServerError, match="management port 40000 is not in 1-32767"):
-        mms_module.check_ports(20001, 40000)
+        ports_module.check_ports(20001, 40000)
 
 
 def test_queue_and_heap_follow_the_request_limit_unless_given(tmp_path):
