@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from .aliases import add_renamed
-from .common import add_s3_endpoint_argument, s3_uri
+from .common import add_s3_endpoint_argument
 
 EXAMPLES = """\
   frame-infer report out
@@ -17,20 +17,31 @@ EXAMPLES = """\
 """
 
 
+def s3_location(text: str):
+    """An argparse type: ``s3://bucket/prefix`` parsed into an S3Location, once."""
+    from ..errors import InputError
+    from ..s3 import parse_s3_uri
+
+    try:
+        return parse_s3_uri(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=Path, help="folder holding predictions.jsonl")
-    add_renamed(parser, "--bucket", "--s3", type=s3_uri, metavar="S3_URI",
+    add_renamed(parser, "--bucket", "--s3", type=s3_location, metavar="S3_URI",
                 help="s3://bucket/prefix: also copy the report (and predictions.jsonl) there")
     add_s3_endpoint_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..client.report import per_second_table, write_report
+    from ..client.report import write_report
     from ..s3 import make_client
 
     client = make_client("s3", args.s3_endpoint_url) if args.bucket else None
     paths = write_report(args.dir, args.bucket, s3_client=client)
-    print(per_second_table(args.dir))  # re-reads the small jsonl; keeps write_report's API lean
+    print(paths.report.table())
     print("\nwrote " + ", ".join(str(p) for p in paths.files()))
     for uri in paths.s3_uris:
         print(f"copied {uri}")

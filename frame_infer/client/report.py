@@ -1,208 +1,72 @@
-"""``report``: turn ``predictions.jsonl`` into CSVs, a timeline plot and a markdown summary.
+"""``report``: write a :class:`~.records.Report` as CSVs, a timeline plot and a summary.
 
-Every frame of ``predictions.jsonl`` appears in ``predictions.csv``, error frames
-included (their probability cells are empty): a report that silently drops the frames
-the service could not read would overstate how much of the video was seen.
-Per-second means are over the frames of that second that got a prediction; the second's
-``errors`` column says how many did not.
+:func:`write_report` reads ``predictions.jsonl`` once into a ``Report`` (the per-second
+table computed once, in ``records``), writes ``predictions.csv``,
+``summary_per_second.csv``, ``timeline.png`` and ``summary.md`` from it, optionally
+copies them to S3 with the client the caller configured, and returns
+:class:`ReportPaths`, which carries the ``Report`` for the caller to print.
 
-Face mode (rows with a ``face`` field, from ``--faces``): one row per face, and one
-``"face": null`` row per frame without a face. ``predictions.csv`` then gains ``face``
-and ``box_x, box_y, box_w, box_h`` columns; per second, the means are over every face
-predicted in that second, ``faces`` counts them, and a second without any face reads
-``no face`` as its dominant label. Whole-frame reports are written as before.
+``predictions.csv`` has every row, error frames included (their probability cells are
+empty). Face mode adds ``face`` and ``box_x, box_y, box_w, box_h`` columns and a
+``faces`` column per second; whole-frame reports are written as before.
 """
 from __future__ import annotations
 
 import csv
-import json
-import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..errors import NotFoundError, ReportError
+from ..errors import InputError, ReportError
 from ..s3 import S3Location, parse_s3_uri
 from .journal import PREDICTIONS_NAME
-from .manifest import frame_id
+from .records import (NO_FACE, Prediction, Report, SecondSummary, build_report,
+                      format_per_second, label_order, per_second, read_predictions,
+                      read_report)
 from .timeline import plot_timeline
 
+# records' names stay importable from here, where callers have always found them.
+__all__ = ["CONTENT_TYPES", "NO_FACE", "Prediction", "Report", "ReportError", "ReportPaths",
+           "SecondSummary", "build_report", "copy_to_s3", "format_per_second", "label_order",
+           "per_second", "per_second_table", "read_predictions", "read_report",
+           "write_report"]
+
 CONTENT_TYPES = {".csv": "text/csv", ".png": "image/png", ".md": "text/markdown"}
-NO_FACE = "no face"
-"""The dominant-label cell of a second in which no face was found (face mode)."""
+NO_CLIENT = ("an S3 location was given without an S3 client: pass the client the job "
+             "configured (frame_infer.s3.make_client('s3', endpoint_url)), so every S3 call "
+             "of the job goes to the same endpoint")
 
 
-@dataclass
-class Prediction:
-    """One line of predictions.jsonl: a prediction or an error, never both."""
-    index: int
-    timestamp: float
-    frame_id: str
-    label: str | None = None
-    score: float | None = None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    error_code: str | None = None
-    error_message: str | None = None
-    faces_mode: bool = False
-    """True for a row of a face-mode run (it has a ``face`` field)."""
-    face: int | None = None
-    """Face mode: the face's number in its frame; None for a frame without a face."""
-    box: tuple[int, int, int, int] | None = None
-    """Face mode: (x, y, w, h) of the face in the frame's pixels."""
-    file: str | None = None
-    """The image's file name, for frames read from a folder or prefix without a manifest."""
-
-    @property
-    def ok(self) -> bool:
-        return self.error_code is None
-
-    @property
-    def no_face(self) -> bool:
-        """A face-mode row saying that its frame has no face (no label, no error)."""
-        return self.faces_mode and self.face is None and self.ok
-
-    @property
-    def predicted(self) -> bool:
-        """A row with a label and probabilities."""
-        return self.ok and not self.no_face
-
-
-@dataclass
-class SecondSummary:
-    """Frames with ``second <= timestamp < second + 1``; ``mean`` is None-valued if all failed."""
-    second: int
-    frames: int
-    errors: int
-    dominant: str | None
-    mean: dict[str, float | None]
-    faces: int | None = None
-    """Face mode: the faces found in the second's frames (None for whole frames)."""
-
-    @property
-    def no_face(self) -> bool:
-        return self.faces == 0
-
-
-@dataclass
+@dataclass(frozen=True)
 class ReportPaths:
+    """What :func:`write_report` wrote, where it copied it, and the report it wrote."""
     predictions_csv: Path
     per_second_csv: Path
     timeline_png: Path
     summary_md: Path
+    report: Report
+    """The value the files were written from: print ``report.table()`` from it."""
     s3_uris: list[str] = field(default_factory=list)
 
+    def named_files(self) -> dict[str, Path]:
+        """The four files by name (``predictions_csv``, ``per_second_csv``, ...)."""
+        return {"predictions_csv": self.predictions_csv, "per_second_csv": self.per_second_csv,
+                "timeline_png": self.timeline_png, "summary_md": self.summary_md}
+
     def files(self) -> list[Path]:
-        return [self.predictions_csv, self.per_second_csv, self.timeline_png, self.summary_md]
-
-
-def _parse(row: dict) -> Prediction:
-    index = int(row["index"])
-    base = dict(index=index, timestamp=float(row["timestamp"]),
-                frame_id=row.get("id") or frame_id(index), file=row.get("file"))
-    if "face" in row:
-        face, box = row["face"], row.get("box")
-        base.update(faces_mode=True, face=None if face is None else int(face),
-                    box=None if box is None else tuple(int(v) for v in box))
-        if face is None and "error" not in row:
-            return Prediction(**base)
-    if "error" in row:
-        error = row["error"]
-        if not isinstance(error, dict):  # tolerate a bare message rather than lose the row
-            error = {"code": "error", "message": str(error)}
-        return Prediction(**base, error_code=str(error.get("code") or "error"),
-                          error_message=str(error.get("message") or ""))
-    probabilities = {str(k): float(v) for k, v in row["probabilities"].items()}
-    label = row.get("label") or max(probabilities, key=probabilities.get)
-    score = float(row["score"]) if row.get("score") is not None else probabilities[label]
-    return Prediction(**base, label=label, score=score, probabilities=probabilities)
-
-
-def read_predictions(out_dir) -> list[Prediction]:
-    """The rows of ``out_dir/predictions.jsonl`` by index; a clear error if it is missing."""
-    path = Path(out_dir) / PREDICTIONS_NAME
-    if not path.is_file():
-        raise NotFoundError(f"{path} not found: run `frame-infer predict FRAMES --endpoint "
-                            f"URL --out {out_dir}` first; it writes predictions.jsonl once "
-                            "every frame has a result (rerun it to finish a partial run)")
-    rows = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(_parse(json.loads(line)))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise ReportError(f"{path}:{number} is not a prediction line ({exc!r}); "
-                                  "re-run `frame-infer predict`") from None
-    rows.sort(key=lambda p: (p.index, -1 if p.face is None else p.face))
-    duplicates = [key for key, n in Counter((p.index, p.face) for p in rows).items() if n > 1]
-    if duplicates:
-        index, face = duplicates[0]
-        what = f"frame index {index}" + ("" if face is None else f" face {face}")
-        raise ReportError(f"{path} has {what} more than once; "
-                          "re-run `frame-infer predict` into a clean folder")
-    return rows
-
-
-def label_order(predictions: list[Prediction]) -> list[str]:
-    """Labels in the order the service lists them (first appearance)."""
-    return list(dict.fromkeys(k for p in predictions for k in p.probabilities))
-
-
-def per_second(predictions: list[Prediction], labels: list[str] | None = None
-               ) -> list[SecondSummary]:
-    """Group frames by whole second; mean probabilities over the predicted ones.
-
-    ``dominant`` is the label with the highest mean probability (first listed on a
-    tie), or None when every frame of the second is an error. In face mode the means are
-    over the second's faces, ``frames`` counts frames (not rows) and ``faces`` faces.
-    """
-    labels = label_order(predictions) if labels is None else labels
-    groups: dict[int, list[Prediction]] = {}
-    for p in predictions:
-        # The epsilon keeps 30/30 from landing in second 0 after a float round trip.
-        groups.setdefault(math.floor(p.timestamp + 1e-9), []).append(p)
-    seconds = []
-    for second in sorted(groups):
-        group = groups[second]
-        ok = [p for p in group if p.predicted]
-        mean = {lb: (sum(p.probabilities.get(lb, 0.0) for p in ok) / len(ok) if ok else None)
-                for lb in labels}
-        dominant = max(labels, key=lambda lb: mean[lb]) if ok and labels else None
-        errors = sum(not p.ok for p in group)
-        if any(p.faces_mode for p in group):
-            faces = sum(p.face is not None for p in group)
-            seconds.append(SecondSummary(second, len({p.index for p in group}), errors,
-                                         NO_FACE if faces == 0 else dominant, mean, faces))
-        else:
-            seconds.append(SecondSummary(second, len(group), errors, dominant, mean))
-    return seconds
-
-
-def format_per_second(seconds: list[SecondSummary]) -> str:
-    """The per-second summary as a fixed-width text table, for the terminal."""
-    labels = list(seconds[0].mean) if seconds else []
-    dom = max([8] + [len(lb) for lb in labels])
-    widths = [max(6, len(lb)) for lb in labels]
-    faces = any(s.faces is not None for s in seconds)
-    count = f" {'faces':>6}" if faces else ""
-    head = f"{'second':>6} {'frames':>6}{count} {'errors':>6} {'dominant':<{dom}}"
-    lines = [head + "".join(f" {lb:>{w}}" for lb, w in zip(labels, widths))]
-    for s in seconds:
-        count = f" {s.faces:>6}" if faces else ""
-        line = f"{s.second:>6} {s.frames:>6}{count} {s.errors:>6} {s.dominant or '-':<{dom}}"
-        lines.append(line + "".join(f" {'-' if s.mean[lb] is None else f'{s.mean[lb]:.3f}':>{w}}"
-                                    for lb, w in zip(labels, widths)))
-    return "\n".join(lines)
+        return list(self.named_files().values())
 
 
 def per_second_table(out_dir) -> str:
-    """Read ``out_dir/predictions.jsonl`` and format its per-second summary (for demos)."""
-    return format_per_second(per_second(read_predictions(out_dir)))
+    """Read ``out_dir/predictions.jsonl`` and format its per-second summary.
+
+    Kept for ``frame_infer/cli/transform.py``; after :func:`write_report` print
+    ``paths.report.table()`` instead of reading the rows again."""
+    return read_report(out_dir).table()
 
 
-def _write_csvs(out: Path, preds: list[Prediction], seconds: list[SecondSummary],
-                labels: list[str]) -> tuple[Path, Path]:
+def _write_csvs(out: Path, report: Report) -> tuple[Path, Path]:
+    preds, seconds, labels = report.predictions, report.seconds, report.labels
     frames_csv, seconds_csv = out / "predictions.csv", out / "summary_per_second.csv"
     faces = any(p.faces_mode for p in preds)
     files = any(p.file is not None for p in preds)
@@ -233,7 +97,8 @@ def _write_csvs(out: Path, preds: list[Prediction], seconds: list[SecondSummary]
     return frames_csv, seconds_csv
 
 
-def _summary_md(path: Path, preds: list[Prediction], labels: list[str]) -> Path:
+def _summary_md(path: Path, report: Report) -> Path:
+    preds, labels = report.predictions, list(report.labels)
     ok = [p for p in preds if p.predicted]
     top = Counter(p.label for p in ok)
     span = f"{preds[0].timestamp:.2f}–{preds[-1].timestamp:.2f} s" if preds else "no frames"
@@ -262,47 +127,70 @@ def _summary_md(path: Path, preds: list[Prediction], labels: list[str]) -> Path:
 def _s3_location(uri: str) -> S3Location:
     try:
         return parse_s3_uri(uri)
-    except ValueError as exc:
+    except InputError as exc:
         raise ReportError(str(exc)) from None
 
 
-def copy_to_s3(files: list[Path], s3_uri: str, s3_client=None) -> list[str]:
-    """Upload ``files`` under ``s3_uri``; boto3's default client honours AWS_ENDPOINT_URL_S3."""
-    import boto3
+def copy_to_s3(files: list[Path], location: S3Location, s3_client) -> list[str]:
+    """Upload ``files`` under ``location`` with ``s3_client``; their ``s3://`` URIs.
+
+    No client is made here: the caller's (its endpoint override included) is the one the
+    rest of the job used."""
+    if s3_client is None:
+        raise ReportError(NO_CLIENT)
     from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
-    location = _s3_location(s3_uri)
-    bucket = location.bucket
-    if s3_client is None:
-        s3_client = boto3.client("s3")
     uris = []
     for path in files:
         key = location.key(path.name)
         # upload_file wraps service errors in boto3's S3UploadFailedError, hence Boto3Error.
         try:
-            s3_client.upload_file(str(path), bucket, key, ExtraArgs={
+            s3_client.upload_file(str(path), location.bucket, key, ExtraArgs={
                 "ContentType": CONTENT_TYPES.get(path.suffix, "application/octet-stream")})
         except (Boto3Error, BotoCoreError, ClientError) as exc:
-            raise ReportError(f"copying {path.name} to s3://{bucket}/{key} failed: {exc}; check "
-                              "the bucket exists and your AWS credentials and region") from None
-        uris.append(f"s3://{bucket}/{key}")
+            raise ReportError(f"copying {path.name} to {location.uri(path.name)} failed: "
+                              f"{exc}; check the bucket exists and your AWS credentials and "
+                              "region") from None
+        uris.append(location.uri(path.name))
     return uris
 
 
-def write_report(out_dir, s3_uri: str | None = None, s3_client=None) -> ReportPaths:
+def _destination(location, s3_client, s3_uri):
+    """``(location, client)`` to copy to, checked before any work is done."""
+    if isinstance(location, str):
+        raise TypeError("write_report takes an S3Location (frame_infer.s3.parse_s3_uri), "
+                        f"not the string {location!r}")
+    if s3_uri is not None:  # the old keyword: parse it, and make the client it always made
+        if location is not None:
+            raise TypeError("write_report: give location or s3_uri, not both")
+        location = _s3_location(s3_uri)
+        if s3_client is None:
+            from ..s3 import make_client
+
+            s3_client = make_client("s3")
+    if location is not None and s3_client is None:
+        raise ReportError(NO_CLIENT)
+    return location, s3_client
+
+
+def write_report(out_dir, location: S3Location | None = None, s3_client=None, *,
+                 s3_uri: str | None = None) -> ReportPaths:
     """Write predictions.csv, summary_per_second.csv, timeline.png, summary.md into out_dir.
 
-    With ``s3_uri`` (``s3://bucket/prefix``) the four files are also copied there.
+    With ``location`` the four files and ``predictions.jsonl`` are also copied there by
+    ``s3_client``, which is then required (:data:`NO_CLIENT` otherwise). ``s3_uri`` is
+    the old spelling, kept while ``client/job.py`` and ``client/transform`` still use it:
+    a ``s3://bucket/prefix`` string, copied with ``s3_client`` or else a client of the
+    standard configuration.
     """
+    location, s3_client = _destination(location, s3_client, s3_uri)
     out = Path(out_dir)
-    if s3_uri:
-        _s3_location(s3_uri)  # a typo in the URI should fail before any work
-    preds = read_predictions(out)
-    labels = label_order(preds)
-    frames_csv, seconds_csv = _write_csvs(out, preds, per_second(preds, labels), labels)
-    paths = ReportPaths(frames_csv, seconds_csv, plot_timeline(out / "timeline.png", preds, labels),
-                        _summary_md(out / "summary.md", preds, labels))
-    if s3_uri:
-        paths.s3_uris = copy_to_s3([*paths.files(), out / PREDICTIONS_NAME], s3_uri, s3_client)
+    report = read_report(out)
+    frames_csv, seconds_csv = _write_csvs(out, report)
+    paths = ReportPaths(frames_csv, seconds_csv, plot_timeline(out / "timeline.png", report),
+                        _summary_md(out / "summary.md", report), report)
+    if location is not None:
+        uris = copy_to_s3([*paths.files(), out / PREDICTIONS_NAME], location, s3_client)
+        paths = replace(paths, s3_uris=uris)
     return paths

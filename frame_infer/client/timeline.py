@@ -7,13 +7,17 @@ Read at a glance, for 20 seconds and for an hour alike, everything is per second
 - the mean probabilities of the second as a stacked area (the labels in the same
   colours), with seconds without a face or without any answer shaded;
 - a track below: faces per second (face mode) or frames per second, errors in black.
+
+It only draws: the per-second table comes computed in the :class:`~.records.Report`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-NO_FACE = "0.85"
-FAILED = "0.3"
+from .records import Report
+
+NO_FACE_GREY = "0.85"
+FAILED_GREY = "0.3"
 # Label colours: matplotlib's tab10 and tab20 without their greys (grey means "no face"
 # and dark grey "no answer" here).
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -21,8 +25,8 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5")
 
 
-def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
-    """``timeline.png`` for ``preds`` (``report.Prediction`` rows) with ``labels``."""
+def plot_timeline(path: Path, report: Report) -> Path:
+    """Draw ``report`` (its per-second table and counts) into ``path``, a PNG; returns it."""
     # Figure + the Agg canvas directly: no pyplot, so no global backend or GUI state.
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -30,9 +34,7 @@ def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from .report import per_second
-
-    seconds = per_second(preds, labels)
+    seconds, labels = report.seconds, report.labels
     faces_mode = any(s.faces is not None for s in seconds)
     starts = np.array([s.second for s in seconds], dtype=float)
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
@@ -45,7 +47,7 @@ def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
     # The band: one cell per second, coloured by its dominant label.
     codes = np.array([labels.index(s.dominant) if s.dominant in labels
                       else (len(labels) if s.no_face else len(labels) + 1) for s in seconds])
-    cmap = ListedColormap(colours + [NO_FACE, FAILED])
+    cmap = ListedColormap(colours + [NO_FACE_GREY, FAILED_GREY])
     band.imshow(codes[None, :], aspect="auto", cmap=cmap, vmin=-0.5,
                 vmax=len(labels) + 1.5, extent=(0, end, 0, 1), interpolation="nearest")
     band.set_yticks([])
@@ -61,10 +63,10 @@ def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
     for i, lb in enumerate(labels):
         area.stairs(stacked[i + 1], edges, baseline=stacked[i], fill=True, color=colours[i],
                     label=lb)
-    blank = [(s.second, "no face" if s.no_face else "no answer") for s in seconds
-             if all(s.mean.get(lb) is None for lb in labels)]
-    for second, why in blank:
-        area.axvspan(second, second + 1, color=NO_FACE if why == "no face" else FAILED, lw=0)
+    blank = [s for s in seconds if all(s.mean.get(lb) is None for lb in labels)]
+    for s in blank:
+        area.axvspan(s.second, s.second + 1, color=NO_FACE_GREY if s.no_face else FAILED_GREY,
+                     lw=0)
     area.set(ylim=(0, 1), ylabel="mean probability\nper second", xlim=(0, end))
     area.grid(alpha=0.3)
 
@@ -80,18 +82,17 @@ def plot_timeline(path: Path, preds: list, labels: list[str]) -> Path:
 
     handles = [Patch(color=c, label=lb) for c, lb in zip(colours, labels)]
     if faces_mode:
-        handles.append(Patch(color=NO_FACE, label=f"no face ({sum(s.no_face for s in seconds)} s)"))
-    handles.append(Patch(color=FAILED, label="no answer (all errors)"))
+        no_face = sum(s.no_face for s in seconds)
+        handles.append(Patch(color=NO_FACE_GREY, label=f"no face ({no_face} s)"))
+    handles.append(Patch(color=FAILED_GREY, label="no answer (all errors)"))
     handles.append(Patch(color="#9ecae1", label="faces" if faces_mode else "frames"))
     handles.append(Patch(color="black", label="errors"))
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.905, 0.88),
                fontsize="small")
-    frames = len({p.index for p in preds})
-    faces = sum(getattr(p, "face", None) is not None for p in preds)
-    failed = sum(not p.ok for p in preds)
-    what = f"{frames} frames, {faces} faces" if faces_mode else f"{frames} frames"
+    what = (f"{report.frames} frames, {report.faces} faces" if faces_mode
+            else f"{report.frames} frames")
     band.set_title(f"Per second: dominant label, mean probabilities, "
-                   f"{'faces' if faces_mode else 'frames'} ({what}, {failed} errors, "
+                   f"{'faces' if faces_mode else 'frames'} ({what}, {report.errors} errors, "
                    f"{len(seconds)} s)", fontsize=10)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     return path

@@ -1,14 +1,18 @@
-"""`report` on hand-made predictions: CSVs, per-second math, plot, summary, S3 copy."""
+"""`report` on hand-made predictions: the Report value, CSVs, per-second math, plot,
+summary and the S3 arguments."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
 from PIL import Image
 
 from frame_infer.cli import main
-from frame_infer.client import report
+from frame_infer.client import records, report, timeline
+from frame_infer.errors import InputError
+from frame_infer.s3 import S3Location
 
 from ..helpers.rows import LABELS, ROWS, write_sample_predictions
 
@@ -78,8 +82,38 @@ def test_plot_and_markdown_summary(out_dir):
 
 def test_bad_s3_uri_fails_before_any_work(out_dir):
     with pytest.raises(report.ReportError, match="s3://bucket/prefix"):
-        report.write_report(out_dir, s3_uri="reports/runs")
+        report.write_report(out_dir, s3_uri="reports/runs")  # the old keyword
     assert not (out_dir / "predictions.csv").exists()
+
+
+def test_a_location_without_a_client_fails_before_any_work(out_dir):
+    """No client is made in report.py: the job's own (its endpoint included) must be given."""
+    with pytest.raises(report.ReportError, match="without an S3 client") as info:
+        report.write_report(out_dir, S3Location("reports", "runs"))
+    assert isinstance(info.value, InputError)  # the CLI maps it to a message
+    assert not (out_dir / "predictions.csv").exists()
+    with pytest.raises(report.ReportError, match="without an S3 client"):
+        report.copy_to_s3([out_dir / "predictions.jsonl"], S3Location("reports", ""), None)
+    with pytest.raises(TypeError, match="S3Location"):
+        report.write_report(out_dir, "s3://reports/runs")
+
+
+def test_copy_to_s3_uses_the_client_it_is_given(out_dir):
+    class RecordingClient:  # what upload_file is asked to do, nothing sent
+        def __init__(self):
+            self.calls = []
+
+        def upload_file(self, filename, bucket, key, ExtraArgs):
+            self.calls.append((filename, bucket, key, ExtraArgs["ContentType"]))
+
+    client = RecordingClient()
+    paths = report.write_report(out_dir, S3Location("reports", "runs/clip"), client)
+    assert paths.s3_uris == [f"s3://reports/runs/clip/{p.name}"
+                             for p in [*paths.files(), out_dir / "predictions.jsonl"]]
+    assert [c[1:] for c in client.calls[:3]] == [
+        ("reports", "runs/clip/predictions.csv", "text/csv"),
+        ("reports", "runs/clip/summary_per_second.csv", "text/csv"),
+        ("reports", "runs/clip/timeline.png", "image/png")]
 
 
 def test_missing_predictions_names_the_command_to_run(tmp_path):
@@ -99,3 +133,64 @@ def test_report_command_prints_the_table(out_dir, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("second frames errors dominant")
     assert "timeline.png" in out
+
+
+def test_report_value_is_built_once_from_the_rows(out_dir):
+    value = records.read_report(out_dir)
+    assert [p.index for p in value.predictions] == [0, 1, 2, 3, 4, 5]
+    assert value.labels == tuple(LABELS)
+    assert [(s.second, s.frames, s.errors, s.dominant) for s in value.seconds] == [
+        (0, 3, 1, "happiness"), (1, 2, 1, "neutral"), (2, 1, 1, None)]
+    assert (value.frames, value.faces, value.errors, value.faces_mode) == (6, 0, 3, False)
+    assert value.table() == report.per_second_table(out_dir)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        value.seconds = ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        value.seconds[0].dominant = "fear"
+
+
+def test_write_report_computes_per_second_once_and_hands_it_on(out_dir, monkeypatch):
+    """One per_second for the CSVs, the plot and the caller's table (issue 18: it ran
+    three times per job)."""
+    calls, drawn = [], []
+    counted = records.per_second
+
+    def per_second(*args, **kwargs):
+        calls.append(args)
+        return counted(*args, **kwargs)
+
+    def plot(path, value):
+        drawn.append(value)
+        return timeline.plot_timeline(path, value)
+
+    monkeypatch.setattr(records, "per_second", per_second)
+    monkeypatch.setattr(report, "plot_timeline", plot)
+    paths = report.write_report(out_dir)
+    assert len(calls) == 1
+    assert drawn == [paths.report] and drawn[0] is paths.report
+    seconds_csv = read_csv(paths.per_second_csv)
+    assert [int(r["second"]) for r in seconds_csv] == [s.second for s in paths.report.seconds]
+    assert paths.report.table().splitlines()[1].split()[:4] == ["0", "3", "1", "happiness"]
+    assert len(calls) == 1  # printing the table computed nothing again
+
+
+def test_the_plot_draws_only_what_it_is_given(tmp_path):
+    """plot_timeline reads the seconds it is handed: here two that no rows back (the
+    Report has no predictions at all), which a plot computing its own table would lose."""
+    seconds = (records.SecondSummary(0, 2, 0, "a", {"a": 0.7, "b": 0.3}),
+               records.SecondSummary(1, 2, 2, None, {"a": None, "b": None}))
+    value = records.Report(predictions=(), labels=("a", "b"), seconds=seconds)
+    path = timeline.plot_timeline(tmp_path / "t.png", value)
+    with Image.open(path) as image:
+        image.verify()
+    assert image.format == "PNG"
+
+
+def test_report_paths_carry_the_report_and_name_their_files(out_dir):
+    paths = report.write_report(out_dir)
+    assert list(paths.named_files()) == ["predictions_csv", "per_second_csv", "timeline_png",
+                                         "summary_md"]
+    assert paths.files() == list(paths.named_files().values())
+    assert paths.report == records.read_report(out_dir)
+    assert paths.s3_uris == []
+
