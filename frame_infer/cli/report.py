@@ -1,7 +1,8 @@
 """CSV files, a timeline plot and a summary from predictions.jsonl (optionally copied to S3).
 
 Writes predictions.csv, summary_per_second.csv, timeline.png and summary.md beside
-predictions.jsonl and prints the per-second table.
+predictions.jsonl and prints the per-second table; with --json, one JSON object on
+stdout instead (the table goes to stderr).
 """
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 
 from .aliases import add_renamed
 from .common import add_s3_endpoint_argument
+from .output import add_json_argument, emit_json, human_stream
 
 EXAMPLES = """\
   frame-infer report out
   frame-infer report out --bucket s3://my-bucket/jobs/clip/results
+  frame-infer report out --json | jq '.per_second[] | [.second, .dominant]'
 """
 
 
@@ -33,6 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_renamed(parser, "--bucket", "--s3", type=s3_location, metavar="S3_URI",
                 help="s3://bucket/prefix: also copy the report (and predictions.jsonl) there")
     add_s3_endpoint_argument(parser)
+    add_json_argument(parser)
+
+
+def document(directory: Path, paths) -> dict:
+    """The ``--json`` object of a written report (docs/API.md lists its keys)."""
+    report = paths.report
+    return {"command": "report", "exit_code": 0, "dir": str(directory),
+            "rows": len(report.predictions), "frames": report.frames,
+            "files": {name: str(path) for name, path in paths.named_files().items()},
+            "s3_uris": list(paths.s3_uris),
+            "per_second": [s.as_dict() for s in report.seconds]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
     client = make_client("s3", args.s3_endpoint_url) if args.bucket else None
     paths = write_report(args.dir, args.bucket, s3_client=client)
-    print(paths.report.table())
-    print("\nwrote " + ", ".join(str(p) for p in paths.files()))
+    human = human_stream(args.json)
+    print(paths.report.table(), file=human)
+    print("\nwrote " + ", ".join(str(p) for p in paths.files()), file=human)
     for uri in paths.s3_uris:
-        print(f"copied {uri}")
+        print(f"copied {uri}", file=human)
+    if args.json:
+        emit_json(document(args.dir, paths))
     return 0

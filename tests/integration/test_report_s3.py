@@ -1,6 +1,8 @@
 """`report` copying its files to the loopback S3 server (real boto3, moto server mode)."""
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -110,12 +112,14 @@ def test_report_command_copies_through_the_given_endpoint_only(out_dir, s3_serve
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", decoy.url)
         assert make_client("s3").meta.endpoint_url == decoy.url  # the decoy is really in use
         code = main(["report", str(out_dir), "--bucket", "s3://only-here/run",
-                     "--s3-endpoint-url", s3_server])
+                     "--s3-endpoint-url", s3_server, "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert decoy.requests == []
+    doc = json.loads(captured.out)
     names = ["predictions.csv", "summary_per_second.csv", "timeline.png", "summary.md",
              "predictions.jsonl"]
+    assert doc["s3_uris"] == [f"s3://only-here/run/{n}" for n in names]
     listed = client.list_objects_v2(Bucket="only-here", Prefix="run/")["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted(f"run/{n}" for n in names)
-    assert "copied s3://only-here/run/summary.md" in captured.out
+    assert "copied s3://only-here/run/summary.md" in captured.err  # --json: humans on stderr

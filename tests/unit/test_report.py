@@ -1,5 +1,5 @@
 """`report` on hand-made predictions: the Report value, CSVs, per-second math, plot,
-summary and the S3 arguments."""
+summary, the S3 arguments and `report --json`."""
 from __future__ import annotations
 
 import csv
@@ -194,3 +194,34 @@ def test_report_paths_carry_the_report_and_name_their_files(out_dir):
     assert paths.report == records.read_report(out_dir)
     assert paths.s3_uris == []
 
+
+def test_report_json_is_one_object_on_stdout_and_the_table_on_stderr(out_dir, capsys):
+    assert main(["report", str(out_dir), "--json"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 1
+    doc = json.loads(lines[0])
+    assert doc["command"] == "report" and doc["exit_code"] == 0
+    assert doc["dir"] == str(out_dir) and doc["rows"] == 6 and doc["frames"] == 6
+    assert doc["files"] == {"predictions_csv": str(out_dir / "predictions.csv"),
+                            "per_second_csv": str(out_dir / "summary_per_second.csv"),
+                            "timeline_png": str(out_dir / "timeline.png"),
+                            "summary_md": str(out_dir / "summary.md")}
+    assert doc["s3_uris"] == []
+    first, _, last = doc["per_second"]
+    assert first == {"second": 0, "frames": 3, "faces": None, "errors": 1,
+                     "dominant": "happiness", "mean": {lb: pytest.approx(v) for lb, v in
+                                                       {**dict.fromkeys(LABELS, 0.0),
+                                                        "neutral": 0.4,
+                                                        "happiness": 0.6}.items()}}
+    assert last["dominant"] is None and set(last["mean"].values()) == {None}
+    assert captured.err.splitlines()[0].startswith("second frames errors dominant")
+    assert "wrote " in captured.err
+
+
+def test_report_json_numbers_are_the_csvs(out_dir, capsys):
+    main(["report", str(out_dir), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    for row, second in zip(read_csv(out_dir / "summary_per_second.csv"), doc["per_second"]):
+        assert {lb: (float(row[f"mean_{lb}"]) if row[f"mean_{lb}"] else None)
+                for lb in LABELS} == second["mean"]
