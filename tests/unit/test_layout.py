@@ -3,7 +3,8 @@
 - ``model_handler`` (copied into every ``.mar``) imports nothing from ``frame_infer``.
 - The client imports nothing from serving or deploy; serving nothing from the client or
   deploy.
-- No module imports a module that imports it back (module-level imports).
+- No module imports a module that imports it back, at module level or inside a
+  function (the message names each cycle, file and line of every step).
 - ``frame-infer --help`` imports no command module; the repo refers to no file outside it.
 """
 from __future__ import annotations
@@ -28,27 +29,31 @@ def source_modules() -> dict[str, Path]:
     return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
 
-def imports(path: Path, top_level_only: bool = False) -> set[str]:
-    """Absolute names of the project modules ``path`` imports (relative ones resolved)."""
+def imported_names(path: Path, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """Absolute names an import statement of ``path`` may refer to (relative resolved)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    if node.level:
+        base = package.split(".")
+        base = base[:len(base) - node.level + 1]
+        module = ".".join(base + ([node.module] if node.module else []))
+    else:
+        module = node.module or ""
+    return {module} | {f"{module}.{alias.name}" for alias in node.names}
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """Absolute names of the project modules ``path`` imports (relative ones resolved)."""
     tree = ast.parse(path.read_text())
     nodes = tree.body if top_level_only else ast.walk(tree)
     found = set()
     for node in nodes:
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[:len(base) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            found.add(module)
-            found |= {f"{module}.{alias.name}" for alias in node.names}
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= imported_names(path, node)
     modules = source_modules()
-    return {m for m in found if m in modules and m != name}
+    return {m for m in found if m in modules and m != module_name(path)}
 
 
 def test_model_handler_imports_nothing_from_frame_infer():
@@ -73,27 +78,133 @@ def test_packages_keep_to_their_side(package, forbidden):
             assert not crossing, f"{name} imports {crossing}"
 
 
-def test_no_import_cycles_at_module_level():
-    graph = {name: {m for m in imports(path, top_level_only=True)}
-             for name, path in source_modules().items()}
-    # A package's __init__ importing its own submodules is not a cycle of the layout.
-    for name in graph:
-        graph[name] = {m for m in graph[name] if not m.startswith(name + ".")}
-    state: dict[str, int] = {}
+def import_lines(path: Path, tree: ast.AST | None = None) -> dict[str, tuple[int, bool]]:
+    """The project modules ``path`` (or ``tree``, read as ``path``) imports -> (first
+    line, True if inside a function)."""
+    found: dict[str, tuple[int, bool]] = {}
 
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = 1
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if type_checking_only(node):  # never runs: a type annotation's import
+            children = node.orelse
+        else:
+            children = list(ast.iter_child_nodes(node))
+            in_function = in_function or isinstance(node, (ast.FunctionDef,
+                                                           ast.AsyncFunctionDef, ast.Lambda))
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for module in imported_names(path, node):
+                found.setdefault(module, (node.lineno, in_function))
+        for child in children:
+            visit(child, in_function)
+
+    visit(ast.parse(path.read_text()) if tree is None else tree, False)
+    modules = source_modules()
+    name = module_name(path)
+    return {m: where for m, where in found.items() if m in modules and m != name}
+
+
+def type_checking_only(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): imports for annotations only."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+            or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def import_graph() -> dict[str, dict[str, tuple[int, bool]]]:
+    """Every import of the project, module level and inside functions alike: an import
+    deferred into a function still needs the other module, so a cycle through it is a
+    cycle of the layout. Not counted: a package's ``__init__`` importing its own
+    submodules, and ``if TYPE_CHECKING:`` imports (they never run)."""
+    graph = {name: import_lines(path) for name, path in source_modules().items()}
+    return {name: {m: w for m, w in edges.items() if not m.startswith(name + ".")}
+            for name, edges in graph.items()}
+
+
+def import_cycles(graph: dict[str, dict]) -> list[list[str]]:
+    """One cycle (first module repeated at the end) per strongly connected component of
+    more than one module (Tarjan's algorithm), each starting at its smallest name."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[set[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
         for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if nxt not in state:
-                visit(nxt, trail + [nxt])
-        state[node] = 2
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(component)
 
     for name in sorted(graph):
-        if name not in state:
-            visit(name, [name])
+        if name not in index:
+            connect(name)
+    return [shortest_cycle(graph, min(c), c) for c in sorted(components, key=min)]
+
+
+def shortest_cycle(graph: dict[str, dict], start: str, within: set[str]) -> list[str]:
+    """The shortest path from ``start`` back to itself inside ``within`` (breadth first)."""
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in sorted(graph[node]):
+                if nxt == start:
+                    return paths[node] + [start]
+                if nxt in within and nxt not in paths:
+                    paths[nxt] = paths[node] + [nxt]
+                    following.append(nxt)
+        frontier = following
+    raise AssertionError(f"{start} is in a cycle without a way back")  # not reachable
+
+
+def describe(graph: dict[str, dict], cycle: list[str]) -> str:
+    """``a -> b (a.py:12, in a function) -> a (b.py:3)``: each step with the file and
+    line of its import."""
+    steps = [cycle[0]]
+    for here, there in zip(cycle, cycle[1:]):
+        line, in_function = graph[here][there]
+        where = f"{source_modules()[here].relative_to(ROOT)}:{line}"
+        steps.append(f"{there} ({where}{', in a function' if in_function else ''})")
+    return " -> ".join(steps)
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    cycles = import_cycles(graph)
+    assert not cycles, ("import cycles (the module on the left imports the next one, at "
+                        "the file and line shown):\n  "
+                        + "\n  ".join(describe(graph, c) for c in cycles))
+
+
+def test_the_cycle_test_sees_imports_inside_functions():
+    graph = {"p.a": {"p.b": (3, False)}, "p.b": {"p.a": (9, True)}, "p.c": {"p.a": (1, False)}}
+    assert import_cycles(graph) == [["p.a", "p.b", "p.a"]]
+    assert import_cycles({"p.a": {"p.b": (3, False)}, "p.b": {}}) == []
+
+
+def test_the_cycle_test_reads_imports_inside_functions_and_skips_type_checking():
+    path = ROOT / "frame_infer" / "client" / "timeline.py"  # resolves the relative names
+    tree = ast.parse("from .records import Report\n"
+                     "def plot():\n    from .report import write_report\n"
+                     "if TYPE_CHECKING:\n    from .job import JobResult\n"
+                     "else:\n    from .manifest import frame_id\n")
+    assert import_lines(path, tree) == {"frame_infer.client.records": (1, False),
+                                        "frame_infer.client.report": (3, True),
+                                        "frame_infer.client.manifest": (7, False)}
 
 
 def test_help_imports_no_command_module():
