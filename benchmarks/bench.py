@@ -36,7 +36,8 @@ from frame_infer.client.options import PredictOptions
 from frame_infer.client.predict import predict
 from frame_infer.client.sources import local_frames
 from frame_infer.models import packager, testgen
-from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings, worker_threads
+from frame_infer.serving.lifecycle import ServeConfig, ServedModel
+from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings
 from frame_infer.serving.ports import free_port
 from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxnet
 
@@ -90,16 +91,15 @@ def engine_rows(model: Path, seconds: float, progress: Progress) -> list[dict]:
 
 
 def start_server(store: Path, work: Path, engine: str, batch_size: int,
-                 workers: int = 1, model: str = "ferplus") -> tuple[LocalMMS, float]:
-    server = LocalMMS(ServerSettings(model_store=store, port=free_port(),
-                                     management_port=free_port(),
-                                     run_dir=Path(tempfile.mkdtemp(dir=work)),
-                                     extra_env={"FRAME_INFER_ENGINE": engine}))
-    server.start(threads=worker_threads(workers))
-    started = time.perf_counter()
-    server.register(ModelSettings(f"{model}.mar", model, batch_size=batch_size,
-                                  max_batch_delay_ms=10, workers=workers))
-    return server, time.perf_counter() - started
+                 workers: int = 1, model: str = "ferplus") -> tuple[ServedModel, float]:
+    """MMS with ``model`` READY (the caller closes it); and registration to READY, s."""
+    served = ServedModel(ServeConfig(
+        ServerSettings(model_store=store, port=free_port(), management_port=free_port(),
+                       run_dir=Path(tempfile.mkdtemp(dir=work)),
+                       extra_env={"FRAME_INFER_ENGINE": engine}),
+        (ModelSettings(f"{model}.mar", model, batch_size=batch_size, max_batch_delay_ms=10,
+                       workers=workers),))).start()
+    return served, served.registered_s
 
 
 def run_command(server: LocalMMS, model: str, video: Path, work: Path, *extra: str) -> dict:
@@ -156,7 +156,8 @@ def face_rows(work: Path, progress: Progress) -> tuple[list[dict], dict]:
     infer_s = len(crops) / infer_rate
     rows.append(progress.row({"row": 8, "path": f"faces: inference alone ({len(crops)} crops, "
                               "best engine, batch 16)", "images_s": len(frames) / infer_s}))
-    server, _ = start_server(store, work, "mxnet", 4, model="fer")
+    served, _ = start_server(store, work, "mxnet", 4, model="fer")
+    server = served.server
     runs = []
     try:
         for _ in range(REPEATS):
@@ -165,7 +166,7 @@ def face_rows(work: Path, progress: Progress) -> tuple[list[dict], dict]:
                          "own process), 20 s 30 FPS video of real faces, fer model, MXNet",
                          "images_s": run["frames"] / run["wall_s"], **run})
     finally:
-        server.stop()
+        served.close()
     end_to_end_row = progress.row(median_of(runs))
     rows.append(end_to_end_row)
     progress.step("faces")
@@ -201,7 +202,8 @@ def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies,
     frames = local_frames(frames_dir)
     for engine in ("mxnet", "onnxruntime"):
         for batching, mms_batch, workers in SERVED_SETTINGS:
-            server, cold = start_server(store, work, engine, mms_batch, workers)
+            served, cold = start_server(store, work, engine, mms_batch, workers)
+            server = served.server
             if workers == 1:
                 extra.setdefault("cold_start_s", {})[f"{engine}, batching {batching}"] = cold
             try:
@@ -227,14 +229,15 @@ def served_rows(store: Path, frames_dir: Path, work: Path, concurrencies,
                                      "frames": len(frames), "cpu_s": cpu.seconds})
                     rows.append(progress.row(median_of(runs)))
             finally:
-                server.stop()
+                served.close()
             progress.step(f"served {engine}, batching {batching}, {workers} worker(s)")
     return rows, extra
 
 
 def end_to_end(store: Path, video: Path, work: Path, frames: list,
                progress: Progress) -> dict:
-    server, _ = start_server(store, work, "mxnet", 1, workers=2)
+    served, _ = start_server(store, work, "mxnet", 1, workers=2)
+    server = served.server
     runs = []
     try:
         warm_up(f"{server.inference_url}/predictions/ferplus", frames, work)
@@ -245,7 +248,7 @@ def end_to_end(store: Path, video: Path, work: Path, frames: list,
                          f"{run['wall_s']:.2f}s)", "images_s": run["frames"] / run["wall_s"],
                          **run})
     finally:
-        server.stop()
+        served.close()
     row = progress.row(median_of(runs))
     progress.step("end to end")
     return row
@@ -255,7 +258,8 @@ def soak(store: Path, work: Path, requests: int) -> dict:
     """Worker RSS over ``requests`` one-image requests: is it flat?"""
     import requests as http
 
-    server, _ = start_server(store, work, "mxnet", 1)
+    served, _ = start_server(store, work, "mxnet", 1)
+    server = served.server
     samples = []
     try:
         url = f"{server.inference_url}/predictions/ferplus"
@@ -271,7 +275,7 @@ def soak(store: Path, work: Path, requests: int) -> dict:
             if i % (requests // 10) == 0 or i == requests - 1:
                 samples.append((i + 1, sampler.current() / 2**20))
     finally:
-        server.stop()
+        served.close()
     return {"requests": requests, "rss_mb": samples}
 
 

@@ -23,7 +23,8 @@ from .client.faces import FaceOptions
 from .client.job import JobResult, run_job
 from .client.options import JobOptions, PredictOptions
 from .models import packager
-from .serving.mms import serve_model
+from .serving.lifecycle import ServeConfig, ServedModel
+from .serving.mms import ModelSettings, ServerSettings
 from .serving.ports import free_port
 
 
@@ -102,18 +103,21 @@ def run_demo(options: DemoOptions = DemoOptions(), say=print) -> JobResult:
                                      labels=options.labels, config=options.config)
     say(f"packaged {archive}")
     started = time.monotonic()
-    server = serve_model(work / "model-store", archive.name, name, free_port(),
-                         free_port(), batch_size=4, max_batch_delay_ms=10, workers=1,
-                         run_dir=work / "mms")
+    served = ServedModel(ServeConfig(
+        ServerSettings(model_store=work / "model-store", port=free_port(),
+                       management_port=free_port(), run_dir=work / "mms"),
+        (ModelSettings(archive.name, name, batch_size=4, max_batch_delay_ms=10, workers=1),)))
     try:
-        say(f"MMS ready in {time.monotonic() - started:.1f}s at {server.inference_url} "
-            f"(logs: {server.log_dir})")
-        out = work / "run"
-        shutil.rmtree(out, ignore_errors=True)  # the demo starts fresh each time
-        job = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
-                                                progress=options.progress),
-                         faces=FaceOptions() if faces else None)
-        return run_job(video, out, f"{server.inference_url}/predictions/{name}", job)
+        with served:
+            server = served.server
+            say(f"MMS ready in {time.monotonic() - started:.1f}s at {server.inference_url} "
+                f"(logs: {server.log_dir})")
+            out = work / "run"
+            shutil.rmtree(out, ignore_errors=True)  # the demo starts fresh each time
+            job = JobOptions(predict=PredictOptions(batch_size=16, concurrency=4,
+                                                    progress=options.progress),
+                             faces=FaceOptions() if faces else None)
+            return run_job(video, out, f"{server.inference_url}/predictions/{name}", job)
     finally:
-        server.stop()
-        say("MMS stopped")
+        if served.ready:  # it started, and has stopped now
+            say("MMS stopped")

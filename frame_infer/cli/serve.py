@@ -14,14 +14,16 @@ the client's frames per request is predict's and run's --frames-per-request.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 
+from ..serving.mms import ModelSettings, ServerSettings
 from ..serving.ports import MAX_PORT
 from .aliases import add_renamed
 from .common import at_least
+
+# Defaults are the settings' own (written once, in the dataclasses).
+SERVER, MODEL = ServerSettings, ModelSettings
 
 EXAMPLES = """\
   frame-infer serve --archive store/fer.mar
@@ -58,18 +60,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder holding the .mar files (default: the archive's folder)")
     parser.add_argument("--name", help="model name on the server, the NAME in "
                                        "/predictions/NAME (default: the archive's stem)")
-    parser.add_argument("--port", type=port_number, default=8080,
+    parser.add_argument("--port", type=port_number, default=SERVER.port,
                         help="inference port on 127.0.0.1 (1-32767)")
-    parser.add_argument("--management-port", type=port_number, default=8081,
+    parser.add_argument("--management-port", type=port_number, default=SERVER.management_port,
                         help="management API port, loopback only and unauthenticated "
                              "(1-32767)")
-    parser.add_argument("--batch-size", type=at_least(1), default=8,
+    parser.add_argument("--batch-size", type=at_least(1), default=MODEL.batch_size,
                         help="MMS server-side batch: requests aggregated per handler call "
-                             "(8); not the client's --frames-per-request")
-    parser.add_argument("--max-batch-delay", type=at_least(0), default=20,
-                        help="milliseconds MMS waits to fill a batch (20)")
-    parser.add_argument("--workers", type=at_least(1), default=1,
-                        help="handler processes, each with the model loaded once (1)")
+                             "(%(default)s); not the client's --frames-per-request")
+    parser.add_argument("--max-batch-delay", type=at_least(0),
+                        default=MODEL.max_batch_delay_ms,
+                        help="milliseconds MMS waits to fill a batch (%(default)s)")
+    parser.add_argument("--workers", type=at_least(1), default=MODEL.workers,
+                        help="handler processes, each with the model loaded once "
+                             "(%(default)s)")
     parser.add_argument("--job-queue-size", type=at_least(1),
                         help="requests MMS queues beyond the running batches; more get 503 "
                              "(default: 256 MiB of largest bodies, 40)")
@@ -85,45 +89,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..serving.mms import ServerError, serve_model
-    from ..serving.ports import port_in_use
+    """Serve until SIGTERM/SIGINT (0) or until MMS exits by itself (1). A signal before
+    "serving" stops and cleans up MMS and ends as an interrupt (the CLI's exit code)."""
+    from ..serving.lifecycle import ServedModel
+
+    with ServedModel(serve_config(args)) as served:
+        server, name = served.server, served.name
+        print(f"serving {name} at {server.inference_url}/predictions/{name} "
+              f"(management {server.management_url}, MMS pid {server.process.pid}, job "
+              f"queue {server.job_queue_size}, Java heap {server.heap_mb} MiB); "
+              f"logs in {server.log_dir}; Ctrl-C stops", flush=True)
+        if served.exporter is not None:
+            print(f"metrics at http://127.0.0.1:{args.metrics_port}/metrics", flush=True)
+        code = 0 if served.wait() else 1
+        if code:  # the run dir and its logs stay
+            print(f"frame-infer serve: error: MMS exited unexpectedly; "
+                  f"{server.failure_detail()}", file=sys.stderr)
+    print("MMS stopped", flush=True)
+    return code
+
+
+def serve_config(args: argparse.Namespace):
+    """The :class:`~frame_infer.serving.lifecycle.ServeConfig` the command line asks for."""
+    from ..serving.lifecycle import MetricsSettings, ServeConfig
 
     store, archive = archive_in_store(args.archive, args.model_store)
-    name = args.name or Path(archive).stem
-    if args.metrics_port and (port_in_use(args.metrics_port)
-                              or args.metrics_port in (args.port, args.management_port)):
-        raise ServerError(f"metrics port {args.metrics_port} on 127.0.0.1 is already in use; "
-                          "choose another with --metrics-port")
-    server = serve_model(store, archive, name, args.port, args.management_port,
-                         args.batch_size, args.max_batch_delay, args.workers,
-                         run_dir=args.run_dir, job_queue_size=args.job_queue_size,
-                         heap_mb=args.java_heap_mb)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    exporter = start_metrics(server, args.metrics_port, stop) if args.metrics_port else None
-    print(f"serving {name} at {server.inference_url}/predictions/{name} "
-          f"(management {server.management_url}, MMS pid {server.process.pid}, job queue "
-          f"{server.job_queue_size}, Java heap {server.heap_mb} MiB); "
-          f"logs in {server.log_dir}; Ctrl-C stops", flush=True)
-    if exporter is not None:
-        print(f"metrics at http://127.0.0.1:{args.metrics_port}/metrics", flush=True)
-    try:
-        while not stop.is_set():
-            if server.process is None or server.process.poll() is not None:
-                print(f"frame-infer serve: error: MMS exited unexpectedly; "
-                      f"{server.failure_detail()}", file=sys.stderr)
-                return 1  # the run dir and its logs stay
-            stop.wait(1.0)
-    finally:
-        stop.set()
-        if exporter is not None:
-            exporter.shutdown()
-            exporter.server_close()
-        server.stop()
-        print("MMS stopped", flush=True)
-    server.cleanup()
-    return 0
+    server = ServerSettings(model_store=store, port=args.port,
+                            management_port=args.management_port, run_dir=args.run_dir,
+                            job_queue_size=args.job_queue_size, heap_mb=args.java_heap_mb)
+    model = ModelSettings(archive, args.name or Path(archive).stem,
+                          batch_size=args.batch_size, max_batch_delay_ms=args.max_batch_delay,
+                          workers=args.workers)
+    metrics = (MetricsSettings(port=args.metrics_port, count_access=True)
+               if args.metrics_port else None)
+    return ServeConfig(server, (model,), metrics=metrics)
 
 
 def archive_in_store(archive: str, model_store: Path | None) -> tuple[Path, str]:
@@ -138,20 +137,3 @@ def archive_in_store(archive: str, model_store: Path | None) -> tuple[Path, str]
                          "the file name alone, or drop --model-store")
     return model_store, path.name
 
-
-def start_metrics(server, port: int, stop: threading.Event):
-    """Read ``server``'s log into metrics (until ``stop``) and serve them on ``port``."""
-    from ..serving.metrics import MMSLogReader, ServingMetrics, expose, follow
-    from ..serving.mms import ServerError
-
-    metrics = ServingMetrics()
-    try:
-        exporter = expose(port, metrics)
-    except OSError as exc:
-        server.stop()
-        raise ServerError(f"cannot serve metrics on 127.0.0.1:{port}: {exc}; choose another "
-                          "port with --metrics-port") from exc
-    threading.Thread(target=follow, args=(server.run_dir / "mms.stdout.log",
-                                          MMSLogReader(metrics, count_access=True), stop),
-                     daemon=True).start()
-    return exporter

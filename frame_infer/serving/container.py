@@ -16,21 +16,21 @@ finding the model, start, watch, stop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
-import signal
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping
+from typing import BinaryIO, Iterator, Mapping
 
 from ..errors import InputError
 from .front import Front
-from .metrics import MMSLogReader, ServingMetrics, follow
-from .mms import (DEFAULT_MAX_REQUEST_BYTES, LocalMMS, ModelSettings, ServerError,
-                  ServerSettings, worker_threads)
+from .lifecycle import MetricsSettings, ServeConfig, ServedModel, StartupError, Stopped
+from .mms import DEFAULT_MAX_REQUEST_BYTES, ModelSettings, ServerError, ServerSettings
 from .ports import free_port
 
 MANIFEST = Path("MAR-INF") / "MANIFEST.json"
@@ -113,104 +113,123 @@ def _say(message: str, stream=None) -> None:
     print(f"frame-infer serve: {message}", file=stream or sys.stdout, flush=True)
 
 
-def start_model(settings: ContainerSettings) -> tuple[LocalMMS, str]:
-    """Start MMS on loopback and register the model; ServerError when no worker is READY
-    by the deadline (a watchdog kills MMS then: no wait, however hung, outlasts it)."""
+def serve_config(settings: ContainerSettings, log_to: BinaryIO | None = None) -> ServeConfig:
+    """MMS on free loopback ports for the model in ``settings.model_dir``, registered with
+    the container's batching, under its start-up deadline; ``log_to``: where MMS's console
+    goes (the container's stdout), with the metrics read from it."""
     store, url, name = find_model(settings.model_dir)
-    ports = free_port(), free_port()
-    mms = LocalMMS(ServerSettings(model_store=store, port=ports[0], management_port=ports[1],
-                                  max_request_bytes=settings.max_request_bytes,
-                                  response_timeout_s=settings.response_timeout_s,
-                                  job_queue_size=settings.job_queue_size or None,
-                                  heap_mb=settings.java_heap_mb or None))
-    sock_path = mms.run_dir / "tmp" / ".mms.sock.9000"
-    if len(str(sock_path)) > 107:  # Unix socket path limit; MMS would only time out
-        mms.cleanup()
+    # The worker sockets go in the run dir, made in TMPDIR; a Unix socket path may not
+    # exceed 107 bytes, and MMS would only time out.
+    sock_path = (Path(tempfile.gettempdir()).resolve() / "frame-infer-mms-xxxxxxxx" / "tmp"
+                 / ".mms.sock.9000")
+    if len(str(sock_path)) > 107:
         raise ServerError(f"TMPDIR is too deep for MMS's worker sockets ({sock_path}); "
                           "set TMPDIR to a short path such as /tmp")
-    deadline, expired = settings.startup_timeout_s, threading.Event()
+    server = ServerSettings(model_store=store, port=free_port(), management_port=free_port(),
+                            max_request_bytes=settings.max_request_bytes,
+                            response_timeout_s=settings.response_timeout_s,
+                            job_queue_size=settings.job_queue_size or None,
+                            heap_mb=settings.java_heap_mb or None)
+    model = ModelSettings(archive=url, name=name, batch_size=settings.batch_size,
+                          max_batch_delay_ms=settings.max_batch_delay_ms,
+                          workers=settings.workers)
+    return ServeConfig(server, (model,), startup_timeout_s=settings.startup_timeout_s,
+                       metrics=MetricsSettings(copy_to=log_to) if log_to else None,
+                       remove_run_dir="always")
 
-    def expire() -> None:  # kill, keeping the handle: LocalMMS's waits see "exited" at once
-        expired.set()
-        if mms.process is not None:
-            os.killpg(mms.process.pid, signal.SIGKILL)
-    watchdog = threading.Timer(deadline, expire)
-    watchdog.start()
-    try:  # LocalMMS's own timeouts lie past the deadline: the watchdog decides
-        mms.start(threads=worker_threads(settings.workers), timeout=deadline + 30)
-        _say(f"MMS pid {mms.process.pid} on {mms.inference_url}; registering {url} as {name}")
-        mms.register(ModelSettings(archive=url, name=name, batch_size=settings.batch_size,
-                                   max_batch_delay_ms=settings.max_batch_delay_ms,
-                                   workers=settings.workers), timeout=deadline + 30)
-        if expired.is_set():
-            raise ServerError("deadline passed")
-    except BaseException as exc:
-        watchdog.cancel()
-        tail = mms.log_tail()
-        mms.stop()
-        mms.cleanup()
-        if not isinstance(exc, (ServerError, OSError)):
-            raise
-        cause = (re.findall(r"WorkerLifeCycle - (\w*(?:Error|Exception): .*)", tail)
-                 or ["see the log below"])[-1]
-        why = (f"no READY worker within {deadline:g}s (FRAME_INFER_STARTUP_TIMEOUT_S)"
-               if expired.is_set() else " ".join(str(exc).split("\n--- ")[0].split()))
-        raise ServerError(f"model {name} from {settings.model_dir} did not become ready: "
-                          f"{why}; cause: {cause}\n{tail}") from exc
-    watchdog.cancel()
-    return mms, name
+
+class ContainerModel(ServedModel):
+    """The container's MMS: says Java's pid before registering, and when no worker is READY
+    by the deadline raises ServerError with the cause and MMS's log tail (its run dir
+    is removed: the container's logs are its stdout and stderr)."""
+
+    def __init__(self, settings: ContainerSettings, log_to: BinaryIO | None = None):
+        super().__init__(serve_config(settings, log_to), on_started=self._started)
+        self.settings = settings
+
+    def _started(self, mms) -> None:
+        model = self.config.models[0]
+        _say(f"MMS pid {mms.process.pid} on {mms.inference_url}; registering "
+             f"{model.archive} as {model.name}")
+
+    def start(self) -> "ContainerModel":
+        try:
+            return super().start()
+        except StartupError as exc:
+            cause = (re.findall(r"WorkerLifeCycle - (\w*(?:Error|Exception): .*)",
+                                exc.log_tail) or ["see the log below"])[-1]
+            why = (f"no READY worker within {self.settings.startup_timeout_s:g}s "
+                   "(FRAME_INFER_STARTUP_TIMEOUT_S)" if exc.timed_out
+                   else " ".join(str(exc).split("\n--- ")[0].split()))
+            raise ServerError(f"model {self.name} from {self.settings.model_dir} did not "
+                              f"become ready: {why}; cause: {cause}\n{exc.log_tail}") from exc
+
+
+def start_model(settings: ContainerSettings, log_to: BinaryIO | None = None) -> ContainerModel:
+    """MMS on loopback with the model READY while a ``with`` block on the result runs
+    (stopped by pid after it); ``log_to``: see :func:`serve_config`."""
+    return ContainerModel(settings, log_to)
+
+
+@contextlib.contextmanager
+def serving_front(settings: ContainerSettings, served: ServedModel) -> Iterator[Front]:
+    """The front on ``settings.host:port`` before ``served`` while the block runs, its
+    health probe watching until MMS stops; OSError when it cannot listen."""
+    front = Front((settings.host, settings.port), served.server, served.name, settings,
+                  served.metrics)
+    listener = threading.Thread(target=front.serve_forever, daemon=True)
+    try:
+        listener.start()
+        threading.Thread(target=front.health.run, args=(served.stopping,), daemon=True).start()
+        yield front
+    finally:
+        if listener.ident is None:  # never listened: shutdown() would wait forever
+            front.server_close()
+        else:
+            shut_down(front)
 
 
 def serve(settings: ContainerSettings) -> int:
-    """Run until SIGTERM/SIGINT (0) or until MMS dies or never gets ready (1)."""
-    stop, ready = threading.Event(), threading.Event()
-
-    def on_signal(signum: int, _frame) -> None:
-        if not stop.is_set() and not ready.is_set():  # still starting: abandon the start
-            stop.set()
-            raise SystemExit(128 + signum)
-        stop.set()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
+    """Run until SIGTERM/SIGINT (0) or until MMS dies or never gets ready (1); a signal
+    before the model is ready exits 128 + its number, MMS stopped."""
+    ready = False
     try:
-        mms, name = start_model(settings)
-    except ServerError as exc:
+        with start_model(settings, sys.stdout.buffer) as served:
+            ready = True
+            code = _serve_front(settings, served)
+    except ServerError as exc:  # before ready: the model did not start
         _say(f"error: {exc}", sys.stderr)
         return 1
-    ready.set()  # from here a signal only sets ``stop``: the finally below cleans up
-    front, code, metrics = None, 0, ServingMetrics()
-    threading.Thread(target=follow, args=(mms.run_dir / "mms.stdout.log",
-                                          MMSLogReader(metrics), stop, sys.stdout.buffer),
-                     daemon=True).start()
-    try:
-        front = Front((settings.host, settings.port), mms, name, settings, metrics)
-        threading.Thread(target=front.serve_forever, daemon=True).start()
-        threading.Thread(target=front.health.run, args=(stop,), daemon=True).start()
-        _say(f"ready: model {name} at http://{settings.host}:{settings.port}/invocations (batch"
-             f"_size {settings.batch_size}, max_batch_delay {settings.max_batch_delay_ms} ms, "
-             f"workers {settings.workers}, job queue {mms.job_queue_size}, Java heap "
-             f"{mms.heap_mb} MiB; management {mms.management_url}; logs {mms.log_dir})")
-        while not stop.wait(1.0):
-            if mms.process is None or mms.process.poll() is not None:
-                _say("error: MMS exited unexpectedly:\n" + mms.log_tail(), sys.stderr)
-                code = 1
-                break
-    except OSError as exc:
-        _say(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", sys.stderr)
-        code = 1
-    finally:
-        shut_down(front, mms)
-        _say("stopped")
+    except Stopped as stop:
+        if not ready:
+            return stop.exit_code
+        code = 0
+    _say("stopped")
     return code
 
 
-def shut_down(front: Front | None, mms: LocalMMS) -> None:
-    """Stop the front (if it started) and MMS by pid, and remove MMS's run folder."""
-    if front is not None:
-        front.shutdown()
-        front.server_close()
-    mms.stop()
-    mms.cleanup()
+def _serve_front(settings: ContainerSettings, served: ServedModel) -> int:
+    mms, name = served.server, served.name
+    try:
+        with serving_front(settings, served):
+            _say(f"ready: model {name} at http://{settings.host}:{settings.port}/invocations "
+                 f"(batch_size {settings.batch_size}, max_batch_delay "
+                 f"{settings.max_batch_delay_ms} ms, workers {settings.workers}, job queue "
+                 f"{mms.job_queue_size}, Java heap {mms.heap_mb} MiB; management "
+                 f"{mms.management_url}; logs {mms.log_dir})")
+            if not served.wait():
+                _say("error: MMS exited unexpectedly:\n" + mms.log_tail(), sys.stderr)
+                return 1
+    except OSError as exc:
+        _say(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", sys.stderr)
+        return 1
+    return 0
+
+
+def shut_down(front: Front) -> None:
+    """Stop the front: no new connections; MMS's stop is the lifecycle's."""
+    front.shutdown()
+    front.server_close()
 
 
 def main(argv: list[str] | None = None) -> int:

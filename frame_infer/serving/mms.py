@@ -1,9 +1,11 @@
-"""Run Multi Model Server locally: config, start (Java, by pid), register, readiness, stop.
+"""One MMS server on loopback: its settings, config, Java command, registration, stop by pid.
 
 MMS's own launcher (``multi-model-server --start``) forks Java, writes a pid file into
 ``$TMPDIR`` and returns 0 even when Java is missing. We start the Java frontend
 ourselves, in its own process group, so we own its pid, its temp dir and its logs,
-and can always stop it (and its Python workers).
+and can always stop it (and its Python workers). :class:`LocalMMS` holds the steps;
+their order, the signals and the clean-up belong to ``lifecycle.ServedModel``, the one
+way anything in the project runs MMS.
 """
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ from model_handler.wire import MMS_MAX_REQUEST_BYTES as DEFAULT_MAX_REQUEST_BYTE
 
 from ..errors import ServerError  # noqa: F401 (re-exported)
 from . import diagnose
-from .ports import check_ports
 
 
 MIB = 1024 * 1024
@@ -69,12 +70,18 @@ def java_command() -> str:
     return java
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServerSettings:
+    """One MMS server: where it listens, what it may hold, where its files go."""
+
     model_store: Path
+    """Folder holding the ``.mar`` files (MMS's ``model_store``)."""
     port: int = 8080
+    """Inference port on 127.0.0.1 (1-32767: MMS rejects higher numbers)."""
     management_port: int = 8081
+    """Management API port on 127.0.0.1; unauthenticated, so loopback only."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    """Largest request body MMS accepts (413 above); responses may be as large."""
     response_timeout_s: int = 120
     """How long a worker may take for one batch before MMS gives up on it (and restarts
     it). MMS counts whole minutes: registration rounds this up to the next minute."""
@@ -88,16 +95,23 @@ class ServerSettings:
     run_dir: Path | None = None
     """Temp dir, logs and config of this server; a new temp folder when None."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    """Environment for Java and its workers on top of ours (``FRAME_INFER_*`` settings)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelSettings:
+    """One model registered through the management API (the only way to set batching)."""
+
     archive: str
     """File name of the .mar inside the model store (or a URL MMS accepts)."""
     name: str
+    """Model name on the server: the NAME in ``/predictions/NAME``."""
     batch_size: int = 8
+    """MMS's server-side batch: requests aggregated into one handler call."""
     max_batch_delay_ms: int = 20
+    """Milliseconds MMS waits to fill a batch."""
     workers: int = 1
+    """Handler processes, each with the model loaded once."""
 
 
 def worker_threads(workers: int) -> int:
@@ -106,7 +120,7 @@ def worker_threads(workers: int) -> int:
 
 
 class LocalMMS:
-    """One MMS server process on loopback. Use as a context manager: it always stops."""
+    """One MMS server process on loopback, started and stopped by ``lifecycle.ServedModel``."""
 
     def __init__(self, settings: ServerSettings):
         self.settings = settings
@@ -193,28 +207,33 @@ class LocalMMS:
                 "--python", sys.executable, "-f", str(config),
                 "-s", str(Path(self.settings.model_store).resolve())]
 
-    def start(self, threads: int | None = None, timeout: float = 60.0) -> "LocalMMS":
-        """Start Java MMS; return once *this* server has bound both ports and answers.
+    @property
+    def stdout_log(self) -> Path:
+        """Java's console (stdout and stderr): MMS's log lines, access log included."""
+        return self.run_dir / "mms.stdout.log"
 
-        Ports are checked before Java starts. A management API answering is not enough
-        (another server may hold the port): Java must have printed that it bound both
-        listeners, and still be running."""
-        check_ports(self.settings.port, self.settings.management_port)
+    def spawn(self, threads: int) -> subprocess.Popen:
+        """Start Java MMS in a process group of its own (``threads``: OpenMP threads per
+        worker) and return at once; :meth:`wait_started` waits for it."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cmd = self.command(self.write_config())
-        stdout_path = self.run_dir / "mms.stdout.log"
-        stdout = open(stdout_path, "wb")
-        try:
+        with open(self.stdout_log, "wb") as stdout:
             self.process = subprocess.Popen(
-                cmd, cwd=self.run_dir, env=self.environment(threads or worker_threads(1)),
+                cmd, cwd=self.run_dir, env=self.environment(threads),
                 stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
-        finally:
-            stdout.close()
+        return self.process
+
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Return once *this* server has bound both ports and answers.
+
+        A management API answering is not enough (another server may hold the port): Java
+        must have printed that it bound both listeners, and still be running."""
+        stdout_path = self.stdout_log
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code = self.process.returncode
+            if self.process is None or self.process.poll() is not None:
+                code = self.process.returncode if self.process is not None else None
                 self.stop()
                 taken = diagnose.unbound_port(stdout_path, self.settings.management_port)
                 if taken:
@@ -226,11 +245,10 @@ class LocalMMS:
                 try:
                     self._request("GET", self.management_url + "/models", timeout=2)
                     self._request("GET", self.inference_url + "/ping", timeout=2)
-                    return self
+                    return
                 except (OSError, urllib.error.URLError):
                     pass
             time.sleep(0.1)
-        self.stop()
         raise ServerError(f"MMS did not answer on {self.management_url} within {timeout}s; "
                           f"details: {stdout_path}")
 
@@ -289,7 +307,8 @@ class LocalMMS:
         return "\n".join(parts)
 
     def stop(self, timeout: float = 20.0) -> None:
-        """Stop Java and its workers by pid (the whole process group)."""
+        """Stop Java and its workers by pid (the whole process group): SIGTERM, up to
+        ``timeout`` seconds for Java to exit, then SIGKILL for whatever is left."""
         proc, self.process = self.process, None
         if proc is None:
             return
@@ -309,14 +328,9 @@ class LocalMMS:
         proc.wait()
 
     def cleanup(self) -> None:
+        """Remove the run dir, if this server made it (``ServerSettings.run_dir`` None)."""
         if self._owns_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    def __enter__(self) -> "LocalMMS":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @staticmethod
     def _request(method: str, url: str, timeout: float) -> bytes:
@@ -324,25 +338,3 @@ class LocalMMS:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.read()
 
-
-def serve_model(store: Path, archive: str, name: str, port: int, management_port: int,
-                batch_size: int, max_batch_delay_ms: int, workers: int,
-                run_dir: Path | None = None, job_queue_size: int | None = None,
-                heap_mb: int | None = None) -> LocalMMS:
-    """Start MMS and register one model; returns the running server (caller stops it).
-
-    Raises ServerError or NotFoundError (the ports and the archive are checked before
-    anything starts); a server that was started is stopped again."""
-    check_ports(port, management_port)  # before a run dir exists: nothing to clean up
-    diagnose.check_archive(store, archive)
-    server = LocalMMS(ServerSettings(model_store=store, port=port,
-                                     management_port=management_port, run_dir=run_dir,
-                                     job_queue_size=job_queue_size, heap_mb=heap_mb))
-    try:
-        server.start(threads=worker_threads(workers))
-        server.register(ModelSettings(archive=archive, name=name, batch_size=batch_size,
-                                      max_batch_delay_ms=max_batch_delay_ms, workers=workers))
-    except BaseException:
-        server.stop()
-        raise
-    return server

@@ -2,8 +2,8 @@
 
 - :class:`Container`: the entrypoint (``packaging/serve``) as a subprocess, signals and all.
 - :func:`running_front`: the same code the image runs (``serving.container.start_model`` +
-  ``serving.front.Front``) in this process, without the entrypoint's process and signal
-  handling (``test_sagemaker_container.py`` covers those): MMS from the real ``.mar`` on
+  ``serving.container.serving_front``) in this process, without the entrypoint's exit
+  codes (``test_sagemaker_container.py`` covers those): MMS from the real ``.mar`` on
   loopback, the front on a free loopback port.
 """
 from __future__ import annotations
@@ -16,15 +16,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from frame_infer.serving.container import ContainerSettings, shut_down, start_model
-from frame_infer.serving.front import Front
+from frame_infer.serving.container import ContainerSettings, serving_front, start_model
 from frame_infer.serving.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,11 +98,5 @@ def running_front(model_dir: Path, **settings) -> Iterator[str]:
     end, however the block ends."""
     config = ContainerSettings(model_dir=Path(model_dir), host="127.0.0.1", port=free_port(),
                                startup_timeout_s=120, **settings)
-    mms, name = start_model(config)
-    front = None
-    try:
-        front = Front((config.host, config.port), mms, name, config)
-        threading.Thread(target=front.serve_forever, daemon=True).start()
+    with start_model(config) as served, serving_front(config, served):
         yield f"http://{config.host}:{config.port}"
-    finally:
-        shut_down(front, mms)

@@ -5,6 +5,7 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
+from frame_infer.serving.lifecycle import ServeConfig, ServedModel
 from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerSettings
 from frame_infer.serving.ports import free_port
 
@@ -16,21 +17,17 @@ def running_mms(model_store: Path, *models: ModelSettings, threads: int = 1,
     """Start MMS on free loopback ports, register ``models`` (each waited READY), yield it.
 
     ``settings`` are further :class:`ServerSettings` fields (``max_request_bytes``,
-    ``extra_env``, ...). The server stops when the block ends, however it ends; with
-    ``cleanup`` its run dir (logs) is removed too, else it stays for inspection.
+    ``extra_env``, ...). The server stops when the block ends, however it ends (through
+    ``ServedModel``, as everything that runs MMS); with ``cleanup`` its run dir (logs) is
+    removed too, else it stays for inspection.
     """
-    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                     management_port=free_port(), run_dir=run_dir,
-                                     **settings))
-    try:
-        server.start(threads=threads)
-        for model in models:
-            server.register(model)
-        yield server
-    finally:
-        server.stop()
-        if cleanup:
-            server.cleanup()
+    config = ServeConfig(ServerSettings(model_store=model_store, port=free_port(),
+                                        management_port=free_port(), run_dir=run_dir,
+                                        **settings),
+                         models, threads=threads,
+                         remove_run_dir="always" if cleanup else "never")
+    with ServedModel(config) as served:
+        yield served.server
 
 
 def model_url(server: LocalMMS, model: str = "ferplus") -> str:

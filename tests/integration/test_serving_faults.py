@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from frame_infer.serving import ports as ports_module
+from frame_infer.serving.lifecycle import ServeConfig, ServedModel
 from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerError, ServerSettings
 from frame_infer.serving.ports import free_port
 
@@ -290,19 +291,19 @@ def test_another_server_on_the_management_port_is_never_taken_for_ours(model_sto
     other.start()
     monkeypatch.setattr(ports_module, "port_in_use", lambda port, host="127.0.0.1": False)
     taken = other.server.server_address[1]
-    server = LocalMMS(ServerSettings(model_store=model_store, port=free_port(),
-                                     management_port=taken, run_dir=tmp_path / "mms"))
+    served = ServedModel(ServeConfig(
+        ServerSettings(model_store=model_store, port=free_port(), management_port=taken,
+                       run_dir=tmp_path / "mms"), (ModelSettings("rgb.mar", "rgb"),)))
     try:
         with pytest.raises(ServerError) as raised:
-            server.start()
-            server.register(ModelSettings("rgb.mar", "rgb"))
+            with served:
+                pass
     finally:
-        server.stop()
         other.stop()
     message = str(raised.value)
     assert message == (f"management port {taken} on 127.0.0.1 is already in use (MMS could "
                        "not bind it); stop what listens there or choose another port")
-    assert server.process is None and not java_running_in(tmp_path / "mms")
+    assert served.server.process is None and not java_running_in(tmp_path / "mms")
     assert not [c for c in calls if c[0] == "POST"]
 
 
