@@ -93,10 +93,10 @@ class ServeConfig:
     metrics: MetricsSettings | None = None
     """The metrics thread, started once the models are READY; None: none."""
     remove_run_dir: Literal["clean-stop", "always", "never"] = "clean-stop"
-    """When the run dir goes (only one MMS made itself: ``ServerSettings.run_dir`` None).
-    ``clean-stop``: after the body ended normally or by a signal, not after a failure
-    (its error points to the logs there). ``always``: the caller keeps what it needs of
-    the logs (:attr:`StartupError.log_tail`)."""
+    """When the run dir is removed (only ever a temp one made for this server, with
+    ``ServerSettings.run_dir`` None). ``clean-stop``: after the block ended normally or by
+    a signal, not after a failure (its error points to the logs there). ``always``: the
+    caller keeps what it needs of the logs (:attr:`StartupError.log_tail`)."""
     handle_signals: bool = True
     """Turn SIGTERM and SIGINT into :class:`Stopped` (only in the main thread)."""
 
