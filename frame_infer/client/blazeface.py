@@ -38,7 +38,7 @@ NMS_IOU = 0.3
 MIN_INPUT_FACE = 20.0
 """The smallest face (eyebrows-to-chin box width, model pixels) the full-range model
 finds well: measured with ``benchmarks/faces_accuracy.py --sizes`` on the real photos
-pasted at 6-96 model pixels (recall ~0.8 at 20 px, ~0.95 from 24 px, ~0.25 at 10 px;
+pasted at 6-96 model pixels (found 83 % at 20 px, 88 % at 24, all from 32; 21 % at 10;
 benchmarks/NOTES.md)."""
 OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a fraction of their side (> 2 * MIN_INPUT_FACE /
