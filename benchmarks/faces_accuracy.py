@@ -29,6 +29,7 @@ import argparse
 import io
 import json
 import math
+import os
 import platform
 import resource
 import subprocess
@@ -368,11 +369,11 @@ def calibrate(material) -> str:
                         max(hw, hh) / side))
     offsets = np.array(offsets)
     med = np.median(offsets, axis=0)
+    (y25, s25), (y75, s75) = (np.percentile(offsets[:, 1:], q, axis=0) for q in (25, 75))
     lines = [f"{len(pairs)} frames where both find the face; Haar box relative to "
              f"BlazeFace's (fractions of its side): centre x {med[0]:+.3f}, centre y "
-             f"{med[1]:+.3f}, side x{med[2]:.3f} (median; IQR y "
-             f"{np.percentile(offsets[:, 1], 25):+.3f}..{np.percentile(offsets[:, 1], 75):+.3f}"
-             f", side {np.percentile(offsets[:, 2], 25):.3f}..{np.percentile(offsets[:, 2], 75):.3f})"]
+             f"{med[1]:+.3f}, side x{med[2]:.3f} (median; IQR y {y25:+.3f}..{y75:+.3f}, "
+             f"side {s25:.3f}..{s75:.3f})"]
     labels = fer_model()
     haar_labels, haar_probs = labels([haar.cut(f, haar.square(hb)) for f, hb, _ in pairs])
     lines.append("| BlazeFace crop (x shift, y shift, side factor) | agrees with the Haar "
@@ -448,9 +449,9 @@ def main(argv=None) -> int:
     if args.memory_child:
         memory_child()
         return 0
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}; "
-          "one thread per detector call")
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} "
+          f"cores, Python {platform.python_version()}; one thread per detector call")
     if args.memory:
         out = subprocess.run([sys.executable, "-m", "benchmarks.faces_accuracy",
                               "--memory-child"], capture_output=True, text=True, cwd=ROOT)

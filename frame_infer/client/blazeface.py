@@ -18,10 +18,11 @@ mapped back through the same scale and offset to the frame's own pixels.
 pixels up, i.e. from ``MIN_INPUT_FACE * long side / 192`` frame pixels (1080p: ~200 px).
 For smaller faces a large frame is also cut into overlapping square tiles, each run
 through the model at 192x192: see :func:`tile_grid` for the sizes and the bound on the
-work.
-Candidates from a tile whose box touches an inner tile edge are dropped (the face is cut
-there; a neighbouring tile, or the whole-frame pass, sees it whole), then all passes are
-merged by the same weighted NMS.
+work. Each level is cut from one copy of the frame scaled to it. Candidates from a tile
+whose box touches an inner tile edge are dropped (the face is cut there; a neighbouring
+tile, or the whole-frame pass, sees it whole), all passes are merged by the same
+weighted NMS, and each merged candidate must pass a second look (``BlazeFace._verified``)
+that keeps the model's false positives on texture out.
 """
 from __future__ import annotations
 
@@ -271,18 +272,18 @@ class BlazeFace:
             return weighted_nms(*self.candidates(image, (0, 0, width, height), bgr))
         low = max(0.05, self.score_threshold - CANDIDATE_MARGIN)
         points, scores = self.candidates(image, (0, 0, width, height), bgr, low)
-        if grid:  # faces below this pass's reach are the tiles'
-            least = SMALL_SLACK * MIN_INPUT_FACE * max(width, height) / INPUT
-            keep = points[:, 1, 0] - points[:, 0, 0] >= least
-            points, scores = points[keep], scores[keep]
-        found = [(points, scores)]
+        # faces below this pass's reach are the tiles'
+        least = SMALL_SLACK * MIN_INPUT_FACE * max(width, height) / INPUT
+        keep = points[:, 1, 0] - points[:, 0, 0] >= least
+        found = [(points[keep], scores[keep])]
         levels: dict[int, tuple] = {}  # tile side -> the frame scaled once to 192 / side
         for x, y, side in grid:
             w, h = min(side, width - x), min(side, height - y)
             if side not in levels:
                 import cv2
 
-                size = (max(1, round(width * INPUT / side)), max(1, round(height * INPUT / side)))
+                size = (max(1, round(width * INPUT / side)),
+                        max(1, round(height * INPUT / side)))
                 levels[side] = (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
                                 size[0] / width, size[1] / height)
             scaled, fx, fy = levels[side]
@@ -311,8 +312,9 @@ class BlazeFace:
         """The candidates of a tiled frame that pass a second look: the model run once
         more on a square ``VERIFY_CONTEXT`` times the face's side around it (the face at
         ~64 model pixels) must find a face centred inside the box with a score of at
-        least the threshold; the face keeps the higher of its two scores. At most ``max_tiles`` looks (best
-        candidates first); the rest need ``CANDIDATE_MARGIN`` above the threshold."""
+        least the threshold; the face keeps the higher of its two scores. At most
+        ``max_tiles`` looks (best candidates first); the rest need ``CANDIDATE_MARGIN``
+        above the threshold."""
         height, width = image.shape[:2]
         keep, final = [], []
         for i, (point, score) in enumerate(zip(points, scores)):
