@@ -29,7 +29,7 @@ from typing import BinaryIO, Iterator, Mapping
 
 from ..errors import InputError
 from .front import Front
-from .lifecycle import MetricsSettings, ServeConfig, ServedModel, StartupError, Stopped
+from .lifecycle import MetricsSettings, ServeConfig, ServedModel, StartupTimeout, Stopped
 from .mms import DEFAULT_MAX_REQUEST_BYTES, ModelSettings, ServerError, ServerSettings
 from .ports import free_port
 
@@ -155,14 +155,15 @@ class ContainerModel(ServedModel):
     def start(self) -> "ContainerModel":
         try:
             return super().start()
-        except StartupError as exc:
-            cause = (re.findall(r"WorkerLifeCycle - (\w*(?:Error|Exception): .*)",
-                                exc.log_tail) or ["see the log below"])[-1]
+        except (ServerError, OSError) as exc:
+            tail = self.failure_log
+            cause = (re.findall(r"WorkerLifeCycle - (\w*(?:Error|Exception): .*)", tail)
+                     or ["see the log below"])[-1]
             why = (f"no READY worker within {self.settings.startup_timeout_s:g}s "
-                   "(FRAME_INFER_STARTUP_TIMEOUT_S)" if exc.timed_out
+                   "(FRAME_INFER_STARTUP_TIMEOUT_S)" if isinstance(exc, StartupTimeout)
                    else " ".join(str(exc).split("\n--- ")[0].split()))
             raise ServerError(f"model {self.name} from {self.settings.model_dir} did not "
-                              f"become ready: {why}; cause: {cause}\n{exc.log_tail}") from exc
+                              f"become ready: {why}; cause: {cause}\n{tail}") from exc
 
 
 def start_model(settings: ContainerSettings, log_to: BinaryIO | None = None) -> ContainerModel:

@@ -50,15 +50,8 @@ class Stopped(KeyboardInterrupt):
         """What a process stopped by this signal exits with, by the shell's convention."""
 
 
-class StartupError(ServerError):
-    """MMS did not get ready (Java, registration, metrics); its message is the cause's.
-
-    ``log_tail`` holds MMS's last log lines, read before the run dir may be removed;
-    ``timed_out`` says the start-up deadline passed (the watchdog killed Java)."""
-
-    def __init__(self, message: str, log_tail: str = "", timed_out: bool = False):
-        super().__init__(message)
-        self.log_tail, self.timed_out = log_tail, timed_out
+class StartupTimeout(ServerError):
+    """No READY worker by :attr:`ServeConfig.startup_timeout_s`: the watchdog killed Java."""
 
 
 @dataclass(frozen=True)
@@ -88,15 +81,15 @@ class ServeConfig:
     workers (every core used once)."""
     startup_timeout_s: float | None = None
     """Deadline for Java and every registration together: a watchdog kills Java then and
-    entering raises a :class:`StartupError` with ``timed_out``. None: no deadline beyond
-    LocalMMS's own waits (60 s for Java, 120 s per registration)."""
+    entering raises :class:`StartupTimeout`. None: no deadline beyond LocalMMS's own
+    waits (60 s for Java, 120 s per registration)."""
     metrics: MetricsSettings | None = None
     """The metrics thread, started once the models are READY; None: none."""
     remove_run_dir: Literal["clean-stop", "always", "never"] = "clean-stop"
     """When the run dir is removed (only ever a temp one made for this server, with
     ``ServerSettings.run_dir`` None). ``clean-stop``: after the block ended normally or by
     a signal, not after a failure (its error points to the logs there). ``always``: the
-    caller keeps what it needs of the logs (:attr:`StartupError.log_tail`)."""
+    caller keeps what it needs of the logs (:attr:`ServedModel.failure_log`)."""
     handle_signals: bool = True
     """Turn SIGTERM and SIGINT into :class:`Stopped` (only in the main thread)."""
 
@@ -125,6 +118,8 @@ class ServedModel:
         self.failed = False
         self.started_s = self.registered_s = 0.0
         """Seconds Java took to answer, and registration to READY (all models)."""
+        self.failure_log = ""
+        """MMS's last log lines when start() failed, read before the run dir may go."""
         self._previous: dict[int, object] = {}
         self._spawning = self._closing = False
         self._pending: int | None = None
@@ -133,7 +128,9 @@ class ServedModel:
 
     # -- the steps -------------------------------------------------------------------
     def start(self) -> "ServedModel":
-        """Check, start, register, wait READY; on any failure stop and clean up first."""
+        """Check, start, register, wait READY. On any failure MMS is stopped and cleaned
+        up first, and the error raised is the cause's own (its class says what to fix),
+        except :class:`StartupTimeout` when the deadline passed."""
         config, settings = self.config, self.config.server
         check_ports(settings.port, settings.management_port)  # nothing to clean up yet
         for model in config.models:
@@ -148,15 +145,11 @@ class ServedModel:
             self._install_signals()
             self._start()
         except BaseException as exc:
-            timed_out = self._expired.is_set()
-            tail = self.server.log_tail() if self.server is not None else ""
+            self.failure_log = self.server.log_tail() if self.server is not None else ""
             self._close(failed=not isinstance(exc, Stopped))
-            if isinstance(exc, Stopped):
-                raise
-            if isinstance(exc, (ServerError, OSError)) or timed_out:
-                message = (f"no READY worker within {config.startup_timeout_s:g}s"
-                           if timed_out else str(exc))
-                raise StartupError(message, tail, timed_out) from exc
+            if self._expired.is_set() and not isinstance(exc, Stopped):
+                raise StartupTimeout(f"no READY worker within "
+                                     f"{config.startup_timeout_s:g}s") from exc
             raise
         return self
 

@@ -18,7 +18,7 @@ import requests
 
 from frame_infer.errors import FrameInferError, ServerError
 from frame_infer.serving.lifecycle import (MetricsSettings, ServeConfig, ServedModel,
-                                           StartupError, Stopped)
+                                           StartupTimeout, Stopped)
 from frame_infer.serving.mms import ModelSettings, ServerSettings
 from frame_infer.serving.ports import free_port, port_in_use
 
@@ -141,11 +141,27 @@ def test_the_start_up_deadline_kills_java_and_says_so(java):
     (java / "hold-start").touch()
     served = ServedModel(config(java, MODEL, startup_timeout_s=0.5))
     started = time.monotonic()
-    with pytest.raises(StartupError) as raised:
+    with pytest.raises(StartupTimeout, match="^no READY worker within 0.5s$"):
         served.start()
     assert time.monotonic() - started < 10
-    assert raised.value.timed_out and str(raised.value) == "no READY worker within 0.5s"
+    assert "Model server started." not in served.failure_log  # read before the clean-up
     assert nothing_left(served)
+
+
+def test_a_failed_start_raises_the_cause_itself_with_its_exit_code(java, monkeypatch):
+    """The cause's class says what to fix (the CLI maps it to an exit code): start() must
+    not hide it behind an error of its own."""
+    class Refused(ServerError):
+        exit_code = 42
+
+    def refuse(self, model, timeout):
+        raise Refused("no such model")
+    monkeypatch.setattr("frame_infer.serving.mms.LocalMMS.register", refuse)
+    served = ServedModel(config(java, MODEL))
+    with pytest.raises(Refused, match="^no such model$"):
+        served.start()
+    assert "Model server started." in served.failure_log  # Java's console, kept for callers
+    assert nothing_left(served) and served.server.run_dir.is_dir()  # the logs stay
 
 
 def test_a_signal_while_serving_ends_wait_and_the_stop_is_clean(java):
