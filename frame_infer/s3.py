@@ -26,9 +26,16 @@ class S3Location:
         key = self.key(name) if name else self.prefix
         return f"s3://{self.bucket}/{key}"
 
+    def child(self, name: str) -> "S3Location":
+        """The location ``name`` below this one (``s3://b/job`` -> ``s3://b/job/frames``)."""
+        return S3Location(self.bucket, self.key(name.strip("/")))
 
-def parse_s3_uri(uri: str) -> S3Location:
-    """``s3://bucket/some/prefix/`` -> S3Location("bucket", "some/prefix")."""
+
+def parse_s3_uri(uri: "str | S3Location") -> S3Location:
+    """``s3://bucket/some/prefix/`` -> S3Location("bucket", "some/prefix"); a location
+    is returned as it is (parsed once at the edge, passed down)."""
+    if isinstance(uri, S3Location):
+        return uri
     parts = split_s3_uri(uri)
     if parts is None:
         raise InputError(f"{uri!r} is not an S3 URI: write s3://bucket/prefix")

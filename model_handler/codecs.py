@@ -25,7 +25,8 @@ import numpy as np
 from .config import ModelConfig
 from .errors import ImageError, RequestError, bad_request, unsupported_media_type
 
-from .wire import JPEG, JSON, MULTIPART, NPY, PNG, X_IMAGE, split_s3_uri  # noqa: F401
+from .wire import (INVALID_INSTANCE, JPEG, JSON, MULTIPART, NPY, PNG,  # noqa: F401
+                   X_IMAGE, split_s3_uri)
 
 RAW_BODY_KEY = "body"
 
@@ -227,18 +228,18 @@ def decode_multipart(request: dict, cfg: ModelConfig, part_types: Mapping[str, s
 def parse_s3_uri(uri: str) -> S3Ref:
     parts = split_s3_uri(uri)
     if parts is None:
-        raise ImageError("invalid_instance", f"s3 reference {uri!r} must look like "
+        raise ImageError(INVALID_INSTANCE, f"s3 reference {uri!r} must look like "
                          "s3://bucket/key")
     bucket, key = parts
     if not bucket or not key:
-        raise ImageError("invalid_instance", f"s3 reference {uri!r} needs a bucket and a key: "
+        raise ImageError(INVALID_INSTANCE, f"s3 reference {uri!r} needs a bucket and a key: "
                          "s3://bucket/key")
     return S3Ref(bucket, key)
 
 
 def _decode_instance(instance) -> Source:
     if not isinstance(instance, dict):
-        return ImageError("invalid_instance", "each instance must be an object with 'b64' or "
+        return ImageError(INVALID_INSTANCE, "each instance must be an object with 'b64' or "
                           "'s3'")
     if "b64" in instance:
         encoded = instance["b64"]
@@ -247,16 +248,16 @@ def _decode_instance(instance) -> Source:
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, TypeError, ValueError) as exc:
-            return ImageError("invalid_instance", f"'b64' is not valid base64 ({exc})")
+            return ImageError(INVALID_INSTANCE, f"'b64' is not valid base64 ({exc})")
         if not data:
-            return ImageError("invalid_instance", "'b64' is empty")
+            return ImageError(INVALID_INSTANCE, "'b64' is empty")
         return data
     if "s3" in instance:
         try:
             return parse_s3_uri(instance["s3"])
         except ImageError as exc:
             return exc
-    return ImageError("invalid_instance", "instance has neither 'b64' nor 's3'")
+    return ImageError(INVALID_INSTANCE, "instance has neither 'b64' nor 's3'")
 
 
 def decode_json(request: dict, cfg: ModelConfig, part_types: Mapping[str, str],

@@ -59,10 +59,26 @@ def contract_error(status: int, body: object) -> dict:
     return error_body(code, MMS_EMPTY_MESSAGES.get(status, f"HTTP {status} with no details"))
 
 
-IMAGE_ERROR_CODES = frozenset({"invalid_image", "image_too_large", "invalid_instance",
-                               "s3_forbidden", "s3_not_found", "s3_error"})
+INVALID_IMAGE = "invalid_image"
+IMAGE_TOO_LARGE = "image_too_large"
+INVALID_INSTANCE = "invalid_instance"
+S3_FORBIDDEN = "s3_forbidden"
+S3_NOT_FOUND = "s3_not_found"
+S3_ERROR = "s3_error"
+IMAGE_ERROR_CODES = frozenset({INVALID_IMAGE, IMAGE_TOO_LARGE, INVALID_INSTANCE,
+                               S3_FORBIDDEN, S3_NOT_FOUND, S3_ERROR})
 """Per-image codes: the service's answer for that one image (docs/API.md). The client
 treats only these (and predictions) as final; whole-request failures are sent again."""
+
+REQUEST_FAILED = "request_failed"
+"""Client-side: the item's request failed as a whole after every attempt (or its answer
+had no entry for it); a rerun sends it again."""
+BAD_RESPONSE = "bad_response"
+"""Client-side: the endpoint answered something that is not this contract's JSON."""
+FRAME_TOO_LARGE = "frame_too_large"
+"""Client-side: the frame fits in no request under the endpoint's payload limit."""
+TRANSFORM_FAILED = "transform_failed"
+"""Client-side: the Batch Transform job wrote no output for the frame's shard."""
 
 
 S3_SCHEME = "s3://"

@@ -13,7 +13,7 @@ import logging
 import sys
 
 from .. import __version__
-from ..errors import FrameInferError
+from ..errors import ExitCode, FrameInferError
 
 # name -> (module under frame_infer.cli, the extra it needs, summary for `--help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("demo", "serving,models,client",
              "package a model, serve it, run the video job on a sample clip, stop"),
 }
-INTERRUPTED = 130
+INTERRUPTED = int(ExitCode.INTERRUPTED)
 AWS_HINT = ("check your credentials, region and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, "
             "AWS_ENDPOINT_URL_S3, --s3-endpoint-url, --aws-endpoint-url)")
 
@@ -117,24 +117,29 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # their INFO lines (endpoint discovery, retries) are noise here
         for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    prefix = f"frame-infer {args.command}"
     try:
         return command_module(args.command).run(args)
     except KeyboardInterrupt:
-        print(f"{prefix}: interrupted. {_saved(args, argv)}", file=sys.stderr)
-        return INTERRUPTED
+        return _failed(args, ExitCode.INTERRUPTED, f"interrupted. {_saved(args, argv)}")
     except FrameInferError as exc:
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _failed(args, exc.exit_code, f"error: {exc}")
     except ModuleNotFoundError as exc:  # an extra this command needs is not installed
         extra = COMMANDS[args.command][1]
-        print(f"{prefix}: error: the Python package {exc.name!r} is missing; this command "
-              f"needs the {extra!r} extra: pip install 'frame-infer[{extra}]'",
-              file=sys.stderr)
-        return 1
+        return _failed(args, ExitCode.ENVIRONMENT,
+                       f"error: the Python package {exc.name!r} is missing; this command "
+                       f"needs the {extra!r} extra: pip install 'frame-infer[{extra}]'")
     except OSError as exc:  # the environment: permissions, disk space, a vanished file
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return 1
+        return _failed(args, ExitCode.ENVIRONMENT, f"error: {exc}")
     except _aws_errors() as exc:
-        print(f"{prefix}: AWS error: {exc}; {AWS_HINT}", file=sys.stderr)
-        return 1
+        return _failed(args, ExitCode.ENVIRONMENT, f"AWS error: {exc}; {AWS_HINT}")
+
+
+def _failed(args: argparse.Namespace, code: ExitCode, message: str) -> int:
+    """Say why the command stopped (stderr) and, with ``--json``, the same as one object
+    on stdout (``{"command", "exit_code", "error"}``); the exit code."""
+    print(f"frame-infer {args.command}: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        from .output import emit_json
+
+        emit_json({"command": args.command, "exit_code": int(code), "error": message})
+    return int(code)

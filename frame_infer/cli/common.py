@@ -71,11 +71,17 @@ def add_s3_endpoint_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:
-    add_renamed(parser, "--frames-per-request", "--batch-size", type=at_least(1), default=16,
-                metavar="N", help="frames in one multi-image request (16); a 413 answer "
-                                  "halves a request")
-    parser.add_argument("--concurrency", type=at_least(1), default=4,
-                        help="requests in flight (4)")
+    """The request flags of ``predict`` and ``run``; defaults come from
+    :class:`PredictOptions` (written once, there)."""
+    from ..client.options import PredictOptions
+
+    d = PredictOptions()
+    add_renamed(parser, "--frames-per-request", "--batch-size", type=at_least(1),
+                default=d.batch_size, metavar="N",
+                help=f"frames in one multi-image request ({d.batch_size}); a 413 answer "
+                     "halves a request")
+    parser.add_argument("--concurrency", type=at_least(1), default=d.concurrency,
+                        help=f"requests in flight ({d.concurrency})")
     parser.add_argument("--max-payload", type=at_least(1024),
                         help="bytes per request (default: 6 MB SageMaker, 6,553,500 MMS, "
                              "100 MiB SageMaker async: the async container's limit)")
@@ -92,16 +98,18 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                             "(--model-input gives the size, --full-frames turns it off)")
     parser.add_argument("--by-reference", action="store_true",
                         help="send s3:// references; the service fetches the frames")
-    parser.add_argument("--retries", type=at_least(1), default=5, metavar="ATTEMPTS",
-                        help="attempts per request, the first one included (5); a request "
+    parser.add_argument("--retries", type=at_least(1), default=d.retry.max_attempts,
+                        metavar="ATTEMPTS",
+                        help=f"attempts per request, the first one included "
+                             f"({d.retry.max_attempts}); a request "
                              "that fails them all leaves its frames for a rerun")
     parser.add_argument("--retry-errors", action="store_true",
                         help="also resend frames the service answered with an error "
                              "(e.g. invalid_image) in an earlier run")
-    parser.add_argument("--timeout", type=positive, default=60.0,
+    parser.add_argument("--timeout", type=positive, default=d.timeout,
                         help="seconds to wait for one response (HTTP endpoints)")
     add_progress_argument(parser)
-    parser.add_argument("--fps", type=positive, default=30.0,
+    parser.add_argument("--fps", type=positive, default=d.fps,
                         help="timestamps for frames without a manifest")
     add_s3_endpoint_argument(parser)
     parser.add_argument("--sagemaker-endpoint-url", metavar="URL",
@@ -109,21 +117,27 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--async-s3", metavar="S3_URI", type=s3_uri,
                         help="sagemaker-async: s3://bucket/prefix the request bodies are "
                              "uploaded to (the endpoint must be able to read it)")
-    parser.add_argument("--async-timeout", type=positive, default=900.0,
+    parser.add_argument("--async-timeout", type=positive, default=d.async_timeout,
                         help="sagemaker-async: seconds to wait for one result before the "
                              "request is retried")
 
 
 def add_face_arguments(parser: argparse.ArgumentParser) -> None:
+    """The face flags of ``extract`` and ``run``; defaults from :class:`FaceOptions`."""
+    from ..client.faces import FaceOptions
+
+    d = FaceOptions()
     parser.add_argument("--faces", action="store_true",
                         help="find faces (OpenCV Haar cascade) in every frame and predict "
                              "each face crop: one result row per face, one 'no face' row "
                              "per frame without any")
-    parser.add_argument("--face-margin", type=float, default=0.1, metavar="FRACTION",
+    parser.add_argument("--face-margin", type=float, default=d.margin, metavar="FRACTION",
                         help="--faces: margin around the square face box, as a fraction of "
-                             "its side, on every side (0.1)")
-    parser.add_argument("--detect-width", type=at_least(48), default=320, metavar="PIXELS",
-                        help="--faces: width of the copy faces are searched in (320)")
+                             f"its side, on every side ({d.margin})")
+    parser.add_argument("--detect-width", type=at_least(48), default=d.detect_width,
+                        metavar="PIXELS",
+                        help=f"--faces: width of the copy faces are searched in "
+                             f"({d.detect_width})")
 
 
 def face_options(args: argparse.Namespace):
@@ -152,26 +166,27 @@ def predict_options(args: argparse.Namespace):
         async_timeout=args.async_timeout, retry_errors=args.retry_errors)
 
 
-def print_summary(summary) -> None:
-    """Counts, where the results are, and for each error code: how many frames, one
-    sample message and what to do (to stderr, so a failed run says why on screen)."""
+def print_summary(summary, stream=None) -> None:
+    """Counts, where the results are, and for each error code: how many rows, one sample
+    message and what to do (to stderr, so a failed run says why on screen)."""
     import sys
 
     from ..client.advice import fix_for
 
-    sent = summary.frames - summary.skipped
+    out = stream or sys.stdout
+    sent = summary.rows - summary.skipped
     rate = sent / summary.seconds if summary.seconds else 0.0
-    if summary.faces_mode:
-        print(f"{summary.frames} rows: {summary.predicted} faces predicted, {summary.errors} "
+    if summary.faces:
+        print(f"{summary.rows} rows: {summary.predicted} faces predicted, {summary.errors} "
               f"errors, {summary.no_face} frames without a face, {summary.skipped} already "
               f"done; {summary.requests} requests in {summary.seconds:.1f}s "
-              f"({rate:.1f} rows/s)")
+              f"({rate:.1f} rows/s)", file=out)
     else:
-        print(f"{summary.frames} frames: {summary.predicted} predicted, {summary.errors} "
+        print(f"{summary.rows} frames: {summary.predicted} predicted, {summary.errors} "
               f"errors, {summary.skipped} already done; {summary.requests} requests in "
-              f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)")
+              f"{summary.seconds:.1f}s ({rate:.1f} frames/s sent)", file=out)
     if summary.output:
-        print(f"results in frame order: {summary.output}")
+        print(f"results in frame order: {summary.output}", file=out)
     for code, (count, sample) in summary.error_codes.items():
         print(f"  {count} frame{'s' if count != 1 else ''} {code}: {sample}\n"
               f"    fix: {fix_for(code)}", file=sys.stderr)
@@ -180,19 +195,48 @@ def print_summary(summary) -> None:
               "command to send them again", file=sys.stderr)
 
 
-def print_job(result) -> None:
+def print_job(result, stream=None) -> None:
     """The predict summary, step timings, the per-second table and the report's files."""
-    from ..client.report import format_per_second, per_second, read_predictions
+    import sys
 
-    print_summary(result.summary)
+    out = stream or sys.stdout
+    print_summary(result.summary, out)
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
-    print(f"{result.frames} frames; {parts}; total {sum(result.seconds.values()):.1f}s")
-    if result.timeline_png:
-        print("\n" + format_per_second(per_second(read_predictions(result.report_dir))))
+    print(f"{result.frames} frames; {parts}; total {sum(result.seconds.values()):.1f}s",
+          file=out)
+    if result.report is not None:
+        print("\n" + result.report.report.table(), file=out)
         print(f"\nreport: {result.report_dir} (predictions.csv, summary_per_second.csv, "
-              f"summary.md); timeline plot: {result.timeline_png}")
+              f"summary.md); timeline plot: {result.timeline_png}", file=out)
+
+
+def report_json(paths) -> dict | None:
+    """The ``report`` part of a job's ``--json`` object: its files and S3 copies."""
+    if paths is None:
+        return None
+    return {"files": {name: str(path) for name, path in paths.named_files().items()},
+            "s3_uris": list(paths.s3_uris)}
+
+
+def job_json(command: str, result) -> dict:
+    """The ``--json`` object of ``run`` and ``demo`` (docs/API.md)."""
+    return {"command": command, "exit_code": int(result.exit_code), "frames": result.frames,
+            "out": str(result.report_dir), "seconds": {k: round(v, 3) for k, v
+                                                       in result.seconds.items()},
+            "summary": result.summary.to_json(), "report": report_json(result.report)}
+
+
+def finish_job(command: str, result, json_mode: bool) -> int:
+    """Print a job's result (for people, or as ``--json``); its exit code."""
+    from .output import emit_json, human_stream
+
+    print_job(result, human_stream(json_mode))
+    if json_mode:
+        emit_json(job_json(command, result))
+    return int(result.exit_code)
 
 
 def job_exit_code(result) -> int:
-    """0 when every frame (face mode: every face) has a prediction, else 1."""
-    return 0 if result.summary.complete else 1
+    """The job's exit code (README, "Exit codes"): 0 when every frame (with faces: every
+    face) has a prediction."""
+    return int(result.exit_code)

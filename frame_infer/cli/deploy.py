@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..deploy import AwsClients, DeploySettings, delete_stack, deploy
-    from ..errors import DeployError
+    from ..errors import InputError
 
     clients = AwsClients.create(endpoint_url=args.aws_endpoint_url, region=args.region)
     if args.delete:
@@ -97,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [f"--{n.replace('_', '-')}" for n in ("archive", "bucket", "image_uri")
                if not getattr(args, n)]
     if missing:
-        raise DeployError(f"deploy needs {', '.join(missing)} (or --delete)")
+        raise InputError(f"deploy needs {', '.join(missing)} (or --delete)")
     if any("=" not in p for p in args.parameter):
-        raise DeployError(f"--parameter takes KEY=VALUE, not {args.parameter}")
+        raise InputError(f"--parameter takes KEY=VALUE, not {args.parameter}")
     extra = dict(p.split("=", 1) for p in args.parameter)
     skip = ("--smoke-test never" if args.smoke_test == "never" else
             "--aws-endpoint-url points at an override; an emulator cannot run the serving "

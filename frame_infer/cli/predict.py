@@ -9,11 +9,14 @@ from pathlib import Path
 
 from .common import ENDPOINT_HELP, add_request_arguments, frames_source, predict_options, \
     print_summary
+from .output import add_json_argument, emit_json, human_stream
 
 EXAMPLES = """\
   frame-infer predict out/frames --endpoint http://127.0.0.1:8080/predictions/fer --out out
   frame-infer predict s3://my-bucket/job1/frames --endpoint sagemaker:fer-endpoint \\
       --out out --frames-per-request 32 --concurrency 8
+  frame-infer predict out/frames --endpoint http://127.0.0.1:8080/predictions/fer --out out \\
+      --json | jq .summary.error_codes
 """
 
 
@@ -24,11 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path,
                         help="folder for predictions.jsonl (and its journal)")
     add_request_arguments(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..client.predict import run_predict
 
     summary = run_predict(args.source, args.out, args.endpoint, predict_options(args))
-    print_summary(summary)
-    return 0 if summary.complete else 1
+    print_summary(summary, human_stream(args.json))
+    if args.json:
+        emit_json({"command": "predict", "exit_code": int(summary.exit_code),
+                   "out": str(args.out), "summary": summary.to_json()})
+    return int(summary.exit_code)

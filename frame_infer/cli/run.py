@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from .common import ENDPOINT_HELP, add_face_arguments, add_request_arguments, face_options, \
-    job_exit_code, predict_options, print_job, s3_uri
+    finish_job, predict_options, s3_uri
+from .output import add_json_argument
 
 EXAMPLES = """\
   frame-infer run clip.mp4 --endpoint http://127.0.0.1:8080/predictions/fer --out out --faces
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cut the frames again even when the folder has them")
     add_face_arguments(parser)
     add_request_arguments(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,5 +40,4 @@ def run(args: argparse.Namespace) -> int:
     options = JobOptions(predict=predict_options(args), bucket=args.bucket,
                          re_extract=args.re_extract, faces=face_options(args))
     result = run_job(args.video, args.out, args.endpoint, options)
-    print_job(result)
-    return job_exit_code(result)
+    return finish_job("run", result, args.json)

@@ -14,6 +14,7 @@ from pathlib import Path
 from .aliases import OldSpelling, RetiredSwitch, add_renamed, deprecation_note
 from .common import add_progress_argument, add_s3_endpoint_argument, at_least, positive, \
     s3_uri
+from .output import add_json_argument, emit_json, human_stream
 
 EXAMPLES = """\
   frame-infer transform s3://my-bucket/jobs/clip/frames --bucket s3://my-bucket/transform \\
@@ -93,12 +94,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_s3_endpoint_argument(parser)
     parser.add_argument("--sagemaker-endpoint-url", metavar="URL",
                         help="SageMaker API endpoint override")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..client.sources import parse_model_input
     from ..client.transform import TransformModel, TransformOptions, run_transform
-    from .common import print_summary
+    from .common import print_summary, report_json
 
     model = TransformModel(artifact=args.model_artifact, image_uri=args.image_uri,
                            role=args.role, name=args.model_name)
@@ -110,13 +112,17 @@ def run(args: argparse.Namespace) -> int:
         retry_errors=args.retry_errors, s3_endpoint_url=args.s3_endpoint_url,
         sagemaker_endpoint_url=args.sagemaker_endpoint_url)
     result = run_transform(args.source, args.bucket, args.out, options)
-    print_summary(result.summary)
+    human = human_stream(args.json)
+    print_summary(result.summary, human)
     print(f"jobs: {', '.join(result.jobs) or 'none needed'}; "
-          + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
-    if result.timeline_png:
-        from ..client.report import per_second_table
-
-        print("\n" + per_second_table(result.report_dir))
+          + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()), file=human)
+    if result.report is not None:
+        print("\n" + result.report.report.table(), file=human)
         print(f"\nreport: {result.report_dir} (predictions.csv, summary_per_second.csv, "
-              f"summary.md); timeline plot: {result.timeline_png}")
-    return 0 if result.summary.complete else 1
+              f"summary.md); timeline plot: {result.timeline_png}", file=human)
+    if args.json:
+        emit_json({"command": "transform", "exit_code": int(result.summary.exit_code),
+                   "out": str(args.out), "jobs": list(result.jobs),
+                   "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+                   "summary": result.summary.to_json(), "report": report_json(result.report)})
+    return int(result.summary.exit_code)

@@ -23,19 +23,19 @@ Endpoints are written as on the command line: ``http://HOST:PORT/predictions/NAM
 from __future__ import annotations
 
 import io
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Union
 
 from ..errors import InputError
 from .faces import FaceOptions
+from .engine import Engine, Rows
+from .items import Item
 from .job import JobResult, run_job
 from .options import JobOptions, PredictOptions
-from .payload import TooLarge, pack
-from .predict import PredictSummary, Predictor, run_predict, too_large_rows
-from .sources import FrameReader, FrameRef
+from .predict import run_predict
+from .sources import FrameReader
+from .summary import PredictSummary
 from .targets import RetryPolicy, make_target
 
 ImageInput = Union[str, Path, bytes, bytearray, Any]
@@ -62,19 +62,6 @@ class ImageResult:
     def ok(self) -> bool:
         """True for a prediction, False for an error."""
         return self.error is None
-
-
-class _Rows:
-    """Collects the predictor's rows in memory (``predict`` journals them to disk)."""
-
-    def __init__(self):
-        self.rows: dict[int, dict] = {}
-        self._lock = threading.Lock()
-
-    def record(self, rows: list[dict]) -> None:
-        with self._lock:
-            for row in rows:
-                self.rows[row["index"]] = row
 
 
 def encode_image(image: ImageInput) -> bytes:
@@ -163,30 +150,12 @@ class Client:
             datas.append(encode_image(image))
             sources.append(str(image) if isinstance(image, (str, Path)) else None)
         reader = FrameReader(resize_to=self.options.resize_to)
-        frames = [FrameRef(i, 0.0) for i in range(len(datas))]
-        rows = _Rows()
-        predictor = Predictor(self.target, rows, replace(self.options, by_reference=False),
-                              on_answer=reader.learn)
-
-        limit = self.target.max_payload
-        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            futures = []
-            for item in pack(frames, lambda f: reader.prepare(datas[f.index]),
-                             self.options.batch_size, limit,
-                             first_size=reader.first_request_size):
-                if isinstance(item, TooLarge):
-                    rows.record(too_large_rows(item, limit,
-                                               "send a smaller image or set resize_to"))
-                    continue
-                if not futures and reader.learning:  # its answer names the model's input
-                    predictor.send(item)
-                    futures.append(None)
-                    continue
-                futures.append(pool.submit(predictor.send, item))
-            for future in futures:
-                if future is not None:
-                    future.result()
-        return [_result(i, rows.rows[i], sources[i]) for i in range(len(datas))]
+        rows = Rows()
+        engine = Engine(self.target, rows, replace(self.options, by_reference=False), reader,
+                        too_large_fix="send a smaller image or set resize_to")
+        engine.run([Item(i, 0.0) for i in range(len(datas))],
+                   lambda item: reader.prepare(datas[item.index]))
+        return [_result(i, rows.rows[(i, None)], sources[i]) for i in range(len(datas))]
 
     def predict_frames(self, source: str | Path, out: str | Path) -> PredictSummary:
         """``frame-infer predict``: every frame of a frames folder or ``s3://`` prefix,

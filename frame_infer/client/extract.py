@@ -140,9 +140,12 @@ def _face_entries(out_dir: Path, k: int, crops: list) -> list[dict]:
     for number, crop in enumerate(crops):
         name = f"{FACES_DIR}/{face_file_id(k, number)}.jpg"
         (out_dir / name).write_bytes(crop.data)
-        entries.append({"face": number, "box": list(crop.box), "crop": list(crop.crop),
-                        "file": name, "size": len(crop.data),
-                        "sha256": hashlib.sha256(crop.data).hexdigest()})
+        entry = {"face": number, "box": list(crop.box), "crop": list(crop.crop),
+                 "file": name, "size": len(crop.data),
+                 "sha256": hashlib.sha256(crop.data).hexdigest()}
+        if crop.score is not None:  # the detector's confidence (BlazeFace gives one)
+            entry["score"] = crop.score
+        entries.append(entry)
     return entries
 
 

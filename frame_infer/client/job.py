@@ -18,41 +18,57 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..s3 import parse_s3_uri
+from ..s3 import make_client
 from . import predict as predict_step
 from .extract import extract_frames
+from .items import Work
 from .manifest import manifest_path, read_manifest
 from .options import JobOptions
-from .report import write_report
-from .sources import frame_refs
+from .report import ReportPaths, write_report
+from .sources import frame_items
+from .summary import PredictSummary
 from .upload import upload_frames
 
 
 @dataclass
 class JobResult:
     frames: int
-    summary: predict_step.PredictSummary
+    summary: PredictSummary
     report_dir: Path
-    timeline_png: Path
+    timeline_png: Path | None
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall time of each step: extract, upload, predict, report."""
+    report: ReportPaths | None = None
+    """The report's files and its value (per-second table), once every row has a result."""
+
+    @property
+    def exit_code(self):
+        """The job's exit status: the predict step's (README, "Exit codes")."""
+        return self.summary.exit_code
 
 
 def run_job(video: Path | str, out: Path | str, endpoint: str,
-            options: JobOptions = JobOptions()) -> JobResult:
-    """Run every step for ``video`` into ``out`` against ``endpoint``; a rerun resumes."""
+            options: JobOptions = JobOptions(), s3_client=None) -> JobResult:
+    """Run every step for ``video`` into ``out`` against ``endpoint``; a rerun resumes.
+
+    With ``options.bucket`` every S3 call of the job (upload, frames read back, the
+    report's copy) goes through one client: ``s3_client``, or one made for
+    ``options.predict.s3_endpoint_url``."""
     video, out, request = Path(video), Path(out), options.predict
+    location = options.bucket  # parsed once, in JobOptions
+    if location is not None and s3_client is None:
+        s3_client = make_client("s3", request.s3_endpoint_url)
     timings: dict[str, float] = {}
     frames_dir = out / "frames"
     started = time.monotonic()
     have_frames = (manifest_path(frames_dir).exists() and not options.re_extract
                    and _same_mode(frames_dir, options.faces is not None))
-    if not options.bucket and not have_frames:
+    if location is None and not have_frames:
         # Predict while extracting: the two overlap instead of adding up.
-        stream, extractor, counted = _extract_streaming(video, frames_dir, request.fps,
-                                                        options.faces)
+        work, extractor, counted = _extract_streaming(video, frames_dir, request.fps,
+                                                      options.faces)
         summary = predict_step.run_predict(str(frames_dir), out, endpoint, request,
-                                           frames=stream)
+                                           work=work)
         extractor.join()
         timings["extract + predict"] = time.monotonic() - started
         frame_count = counted["frames"]
@@ -62,24 +78,26 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
                                  faces=options.faces))
         timings["extract"] = time.monotonic() - started
         source = str(frames_dir)
-        if options.bucket:
-            location = parse_s3_uri(options.bucket)
+        if location is not None:
             started = time.monotonic()
-            uploaded = upload_frames(frames_dir, location.uri("frames"),
-                                     endpoint_url=request.s3_endpoint_url,
+            uploaded = upload_frames(frames_dir, location.child("frames"), client=s3_client,
                                      progress=request.progress)
             timings["upload"] = time.monotonic() - started
             source = uploaded.location.uri()
         started = time.monotonic()
-        summary = predict_step.run_predict(source, out, endpoint, request)
+        summary = predict_step.run_predict(source, out, endpoint, request,
+                                           s3_client=s3_client)
         timings["predict"] = time.monotonic() - started
         frame_count = len(frames)
     started = time.monotonic()
-    s3_results = parse_s3_uri(options.bucket).uri("results") if options.bucket else None
-    paths = write_report(out, s3_uri=s3_results) if summary.output else None
+    paths = None
+    if summary.output:
+        paths = write_report(out, location.child("results") if location else None,
+                             s3_client=s3_client)
     timings["report"] = time.monotonic() - started
     return JobResult(frames=frame_count, summary=summary, report_dir=out,
-                     timeline_png=paths.timeline_png if paths else None, seconds=timings)
+                     timeline_png=paths.timeline_png if paths else None, seconds=timings,
+                     report=paths)
 
 
 def _same_mode(frames_dir: Path, faces: bool) -> bool:
@@ -90,8 +108,8 @@ def _same_mode(frames_dir: Path, faces: bool) -> bool:
 
 
 def _extract_streaming(video: Path, frames_dir: Path, fps: float, faces=None):
-    """Extract in a thread; yield what to predict of each frame (the frame, or its faces)
-    as soon as its files are written; the third value counts the frames yielded.
+    """Extract in a thread; a :class:`Work` whose items (the frame, or its faces) come as
+    soon as each frame's files are written; the third value counts the frames yielded.
 
     An extraction error is raised from the stream after the frames before it."""
     frames: queue.Queue = queue.Queue()
@@ -113,8 +131,8 @@ def _extract_streaming(video: Path, frames_dir: Path, fps: float, faces=None):
     def stream():
         while (frame := frames.get()) is not done:
             counted["frames"] += 1
-            yield from frame_refs(frame, frames_dir)
+            yield from frame_items(frame, frames_dir)
         if errors:
             raise errors[0]
 
-    return stream(), thread, counted
+    return Work(stream(), faces=faces is not None, source=str(frames_dir)), thread, counted

@@ -8,10 +8,11 @@ answered for that image: a prediction, or a per-image error such as ``invalid_im
 a timeout, ``request_failed``, a frame the client could not send) is sent again; with
 ``retry_errors`` the per-image errors are too.
 
-Rows are keyed by :func:`row_key`: ``(index, face)``. A whole-frame row has no ``face``
-key (its key is ``(index, WHOLE_FRAME)``); in face mode each face has its own row
-(``face`` 0, 1, …) and a frame without a face one row with ``"face": null``. Methods
-that take a key also take a bare frame index, meaning that frame's whole-frame row.
+Rows are keyed by :attr:`~frame_infer.client.items.Item.key`: ``(index, face)``, face
+None for a whole frame and for a faceless frame. A journal opened for a job (``faces``
+True or False) keeps only the rows of that mode: a whole-frame row never answers for a
+faceless frame of a job with faces, nor the other way round. Methods that take a key
+also take a bare frame index, meaning ``(index, None)``.
 """
 from __future__ import annotations
 
@@ -23,24 +24,25 @@ from pathlib import Path
 from model_handler.wire import IMAGE_ERROR_CODES
 
 from ..errors import InputError
+from .items import row_faces
 
 JOURNAL_NAME = "predictions.journal.jsonl"
 PREDICTIONS_NAME = "predictions.jsonl"
-WHOLE_FRAME = "frame"
-"""The face part of a whole-frame row's key (such rows have no ``face`` field)."""
 
 
-def row_key(row: dict) -> tuple:
-    """``(index, face)``: face is a number, None (a frame without a face) or WHOLE_FRAME."""
-    return int(row["index"]), row.get("face", WHOLE_FRAME)
+def row_key(row: dict) -> tuple[int, int | None]:
+    """``(index, face)`` of a result row: face is a number, or None (a whole frame, or a
+    frame without a face)."""
+    face = row.get("face")
+    return int(row["index"]), None if face is None else int(face)
 
 
 def _key(key) -> tuple:
-    return key if isinstance(key, tuple) else (int(key), WHOLE_FRAME)
+    return key if isinstance(key, tuple) else (int(key), None)
 
 
 def _order(key: tuple) -> tuple[int, int]:
-    return key[0], key[1] if isinstance(key[1], int) else -1
+    return key[0], -1 if key[1] is None else key[1]
 
 
 def is_final(row: dict) -> bool:
@@ -50,8 +52,13 @@ def is_final(row: dict) -> bool:
 
 
 class Journal:
-    def __init__(self, out_dir: Path | str):
+    """``out_dir``'s journal. ``faces``: the job's mode (rows of the other mode, from an
+    earlier run of another kind into the same folder, are not this job's); None keeps
+    every row (to count them)."""
+
+    def __init__(self, out_dir: Path | str, faces: bool | None = None):
         self.out_dir = Path(out_dir)
+        self.faces = faces
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / JOURNAL_NAME
         self._lock = threading.Lock()
@@ -68,6 +75,8 @@ class Journal:
                     key = row_key(row)
                 except (ValueError, KeyError, TypeError, AttributeError):
                     continue  # a line cut short by a crash
+                if self.faces is not None and row_faces(row) != self.faces:
+                    continue  # another kind of job wrote it into this folder
                 # A final result is never replaced by a later non-final one.
                 if key not in rows or not is_final(rows[key]) or is_final(row):
                     rows[key] = row

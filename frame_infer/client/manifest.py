@@ -17,8 +17,9 @@ MANIFEST_NAME = "manifest.jsonl"
 FACES_DIR = "faces"
 """Subfolder of the frames folder holding the face crops."""
 FACE_KEYS = ("face", "box", "crop", "file", "size", "sha256")
-OPTIONAL_FACE_KEYS = ("s3_key",)
-"""Written by ``upload``: where the crop is in the bucket."""
+OPTIONAL_FACE_KEYS = ("s3_key", "score")
+"""``s3_key``: written by ``upload``, where the crop is in the bucket; ``score``: the
+detector's confidence, when it gives one."""
 
 
 @dataclass
@@ -103,6 +104,10 @@ def _check(frame: Frame, root: Path) -> str | None:
             if not (isinstance(entry["box"], list) and len(entry["box"]) == 4
                     and all(isinstance(v, int) for v in entry["box"])):
                 return f"faces[{number}] box {entry['box']!r} is not [x, y, w, h]"
+            score = entry.get("score")
+            if score is not None and (isinstance(score, bool) or not isinstance(score, float)
+                                      or not 0 <= score <= 1):
+                return f"faces[{number}] score {score!r} is not a number in 0..1"
             problem = _check_file(entry["file"], root)
             if problem:
                 return problem

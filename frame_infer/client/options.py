@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
+from ..s3 import S3Location, parse_s3_uri
 from .faces import FaceOptions
 from .targets.base import RetryPolicy
 
@@ -70,8 +71,9 @@ class JobOptions:
     """Options of the whole video job (``run``, ``Client.predict_video``)."""
 
     predict: PredictOptions = field(default_factory=PredictOptions)
-    bucket: str | None = None
-    """``s3://bucket/prefix``: upload frames and the report there; None keeps them local."""
+    bucket: S3Location | None = None
+    """``s3://bucket/prefix`` (a string is parsed here, so a typo fails before the video
+    is cut): upload frames and the report there; None keeps them local."""
     re_extract: bool = False
     """Cut the frames again even when the folder has them."""
     faces: FaceOptions | None = None
@@ -79,7 +81,4 @@ class JobOptions:
     (one row per face; with ``bucket`` the crops are uploaded too). None: whole frames."""
 
     def __post_init__(self) -> None:
-        if self.bucket:
-            from ..s3 import parse_s3_uri
-
-            parse_s3_uri(self.bucket)  # a typo fails before the video is cut
+        object.__setattr__(self, "bucket", parse_s3_uri(self.bucket) if self.bucket else None)

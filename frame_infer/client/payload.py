@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Iterator
 
 from model_handler.wire import JSON, MULTIPART
 
-from .sources import FrameRef
+from .items import Item
 
 CLOSING_OVERHEAD = 2 + 32 + 4  # "--" + boundary + "--\r\n"
 
@@ -42,64 +42,87 @@ def part_size(name: str, data_len: int) -> int:
 
 @dataclass
 class Request:
-    """The frames of one request; ``datas`` are their bytes, or None to send S3 references."""
+    """The items of one request; ``datas`` are their bytes, or None to send S3 references."""
 
-    frames: list[FrameRef]
+    items: list[Item]
     datas: list[bytes] | None = None
 
     def encode(self, boundary: str | None = None) -> tuple[bytes, str]:
         if self.datas is None:
-            instances = [{"id": f.id, "s3": f.s3_uri} for f in self.frames]
+            instances = [{"id": item.id, "s3": item.s3_uri} for item in self.items]
             return json.dumps({"instances": instances}).encode(), JSON
-        return multipart_body([(f.id, data) for f, data in zip(self.frames, self.datas)],
+        return multipart_body([(item.id, data) for item, data in zip(self.items, self.datas)],
                               boundary)
 
     def halves(self) -> list["Request"]:
-        """Two requests of half the frames each (after the server said 413)."""
-        half = len(self.frames) // 2
+        """Two requests of half the items each (after the server said 413)."""
+        half = len(self.items) // 2
         datas = self.datas
-        return [Request(self.frames[:half], datas[:half] if datas is not None else None),
-                Request(self.frames[half:], datas[half:] if datas is not None else None)]
+        return [Request(self.items[:half], datas[:half] if datas is not None else None),
+                Request(self.items[half:], datas[half:] if datas is not None else None)]
 
 
 @dataclass
 class TooLarge:
-    """A single frame that cannot fit in any request under the limit."""
+    """A single item that cannot fit in any request under the limit."""
 
-    frame: FrameRef
+    item: Item
     size: int
 
 
-def pack(frames: Iterable[FrameRef], read: Callable[[FrameRef], bytes] | None,
+class Packer:
+    """Groups items into requests of at most ``batch_size`` items and ``max_payload`` bytes.
+
+    :meth:`add` takes one item (and its bytes, or None for a by-reference request: JSON
+    with ``s3`` URIs, a few bytes each) and returns what is ready to send now; :meth:`flush`
+    the rest. ``first_size`` caps the first request alone (a client that waits for the
+    first answer sends one frame, not a whole request's worth, while the server's other
+    cores idle).
+    """
+
+    def __init__(self, batch_size: int, max_payload: int, by_reference: bool = False,
+                 first_size: int | None = None):
+        self.batch_size, self.max_payload, self.by_reference = batch_size, max_payload, \
+            by_reference
+        self._limit = min(batch_size, first_size or batch_size)
+        self._base = len('{"instances": []}') if by_reference else CLOSING_OVERHEAD
+        self._items: list[Item] = []
+        self._datas: list[bytes] = []
+        self._size = self._base
+
+    def add(self, item: Item, data: bytes | None) -> list[Request | TooLarge]:
+        grow = (len(json.dumps({"id": item.id, "s3": item.s3_uri})) + 2 if data is None
+                else part_size(item.id, len(data)))
+        if self._base + grow > self.max_payload:
+            return [TooLarge(item, self._base + grow)]
+        ready = []
+        if self._items and (len(self._items) >= self._limit
+                            or self._size + grow > self.max_payload):
+            ready = self.flush()
+            self._limit = self.batch_size
+        self._items.append(item)
+        if data is not None:
+            self._datas.append(data)
+        self._size += grow
+        if len(self._items) >= self._limit:  # full: it goes now, not with the next item
+            ready += self.flush()
+            self._limit = self.batch_size
+        return ready
+
+    def flush(self) -> list[Request]:
+        if not self._items:
+            return []
+        request = Request(self._items, None if self.by_reference else self._datas)
+        self._items, self._datas, self._size = [], [], self._base
+        return [request]
+
+
+def pack(items: Iterable[Item], read: Callable[[Item], bytes] | None,
          batch_size: int, max_payload: int, first_size: int | None = None
          ) -> Iterator[Request | TooLarge]:
-    """Group frames into requests of at most ``batch_size`` frames and ``max_payload`` bytes.
-
-    ``read`` None means by-reference requests (JSON with ``s3`` URIs; a few bytes each).
-    ``first_size`` caps the first request alone (a client that waits for the first answer
-    sends one frame, not a whole request's worth, while the server's other cores idle).
-    """
-    limit = min(batch_size, first_size or batch_size)
-    current: list[FrameRef] = []
-    datas: list[bytes] = []
-    size = CLOSING_OVERHEAD if read else len('{"instances": []}')
-    base = size
-    for frame in frames:
-        if read is None:
-            grow = len(json.dumps({"id": frame.id, "s3": frame.s3_uri})) + 2
-            data = None
-        else:
-            data = read(frame)
-            grow = part_size(frame.id, len(data))
-        if base + grow > max_payload:
-            yield TooLarge(frame, base + grow)
-            continue
-        if current and (len(current) >= limit or size + grow > max_payload):
-            yield Request(current, datas if read else None)
-            current, datas, size, limit = [], [], base, batch_size
-        current.append(frame)
-        if data is not None:
-            datas.append(data)
-        size += grow
-    if current:
-        yield Request(current, datas if read else None)
+    """Every request of ``items`` as :class:`Packer` groups them (``read`` None: by
+    reference); for callers that have all items at hand (transform's shards)."""
+    packer = Packer(batch_size, max_payload, read is None, first_size)
+    for item in items:
+        yield from packer.add(item, None if read is None else read(item))
+    yield from packer.flush()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import NotFoundError, ReportError
 from .journal import PREDICTIONS_NAME
-from .manifest import frame_id
+from .items import Item, Kind
 
 NO_FACE = "no face"
 """The dominant label of a second in which no face was found (face mode)."""
@@ -33,23 +33,47 @@ NO_FACE = "no face"
 
 @dataclass(frozen=True)
 class Prediction:
-    """One line of predictions.jsonl: a prediction or an error, never both."""
-    index: int
-    timestamp: float
-    frame_id: str
+    """One line of predictions.jsonl: the item it answers (``Item.from_row``) and a
+    prediction or an error, never both."""
+    item: Item
     label: str | None = None
     score: float | None = None
     probabilities: dict[str, float] = field(default_factory=dict)
     error_code: str | None = None
     error_message: str | None = None
-    faces_mode: bool = False
-    """True for a row of a face-mode run (it has a ``face`` field)."""
-    face: int | None = None
-    """Face mode: the face's number in its frame; None for a frame without a face."""
-    box: tuple[int, int, int, int] | None = None
-    """Face mode: (x, y, w, h) of the face in the frame's pixels."""
-    file: str | None = None
-    """The image's file name, for frames read from a folder or prefix without a manifest."""
+
+    @property
+    def index(self) -> int:
+        return self.item.index
+
+    @property
+    def timestamp(self) -> float:
+        return self.item.timestamp
+
+    @property
+    def frame_id(self) -> str:
+        return self.item.id
+
+    @property
+    def faces_mode(self) -> bool:
+        """True for a row of a job with faces (a face, or a frame without one)."""
+        return self.item.kind is not Kind.FRAME
+
+    @property
+    def face(self) -> int | None:
+        """With faces: the face's number in its frame; None for a frame without a face."""
+        return self.item.face
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        """With faces: (x, y, w, h) of the face in the frame's pixels."""
+        return self.item.box
+
+    @property
+    def file(self) -> str | None:
+        """The image's file name, for frames read from a folder or prefix without a
+        manifest."""
+        return self.item.file
 
     @property
     def ok(self) -> bool:
@@ -57,8 +81,8 @@ class Prediction:
 
     @property
     def no_face(self) -> bool:
-        """A face-mode row saying that its frame has no face (no label, no error)."""
-        return self.faces_mode and self.face is None and self.ok
+        """A row saying that its frame has no face (no label, no error)."""
+        return self.item.kind is Kind.NO_FACE and self.ok
 
     @property
     def predicted(self) -> bool:
@@ -134,25 +158,19 @@ def read_report(out_dir) -> Report:
 
 
 def _parse(row: dict) -> Prediction:
-    index = int(row["index"])
-    base = dict(index=index, timestamp=float(row["timestamp"]),
-                frame_id=row.get("id") or frame_id(index), file=row.get("file"))
-    if "face" in row:
-        face, box = row["face"], row.get("box")
-        base.update(faces_mode=True, face=None if face is None else int(face),
-                    box=None if box is None else tuple(int(v) for v in box))
-        if face is None and "error" not in row:
-            return Prediction(**base)
+    item = Item.from_row(row)
+    if item.kind is Kind.NO_FACE and "error" not in row:
+        return Prediction(item)
     if "error" in row:
         error = row["error"]
         if not isinstance(error, dict):  # tolerate a bare message rather than lose the row
             error = {"code": "error", "message": str(error)}
-        return Prediction(**base, error_code=str(error.get("code") or "error"),
+        return Prediction(item, error_code=str(error.get("code") or "error"),
                           error_message=str(error.get("message") or ""))
     probabilities = {str(k): float(v) for k, v in row["probabilities"].items()}
     label = row.get("label") or max(probabilities, key=probabilities.get)
     score = float(row["score"]) if row.get("score") is not None else probabilities[label]
-    return Prediction(**base, label=label, score=score, probabilities=probabilities)
+    return Prediction(item, label=label, score=score, probabilities=probabilities)
 
 
 def read_predictions(out_dir) -> list[Prediction]:

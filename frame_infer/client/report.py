@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..errors import InputError, ReportError
-from ..s3 import S3Location, parse_s3_uri
+from ..errors import ReportError
+from ..s3 import S3Location
 from .journal import PREDICTIONS_NAME
 from .records import (NO_FACE, Prediction, Report, SecondSummary, build_report,
                       format_per_second, label_order, per_second, read_predictions,
@@ -28,7 +28,7 @@ from .timeline import plot_timeline
 # records' names stay importable from here, where callers have always found them.
 __all__ = ["CONTENT_TYPES", "NO_FACE", "Prediction", "Report", "ReportError", "ReportPaths",
            "SecondSummary", "build_report", "copy_to_s3", "format_per_second", "label_order",
-           "per_second", "per_second_table", "read_predictions", "read_report",
+           "per_second", "read_predictions", "read_report",
            "write_report"]
 
 CONTENT_TYPES = {".csv": "text/csv", ".png": "image/png", ".md": "text/markdown"}
@@ -57,27 +57,24 @@ class ReportPaths:
         return list(self.named_files().values())
 
 
-def per_second_table(out_dir) -> str:
-    """Read ``out_dir/predictions.jsonl`` and format its per-second summary.
-
-    Kept for ``frame_infer/cli/transform.py``; after :func:`write_report` print
-    ``paths.report.table()`` instead of reading the rows again."""
-    return read_report(out_dir).table()
-
 
 def _write_csvs(out: Path, report: Report) -> tuple[Path, Path]:
     preds, seconds, labels = report.predictions, report.seconds, report.labels
     frames_csv, seconds_csv = out / "predictions.csv", out / "summary_per_second.csv"
     faces = any(p.faces_mode for p in preds)
     files = any(p.file is not None for p in preds)
+    scores = any(p.item.detection_score is not None for p in preds)
     with open(frames_csv, "w", newline="") as f:
         writer = csv.writer(f)
-        face_head = ["face", "box_x", "box_y", "box_w", "box_h"] if faces else []
+        face_head = (["face", "box_x", "box_y", "box_w", "box_h"]
+                     + (["detection_score"] if scores else [])) if faces else []
         writer.writerow(["index", "timestamp"] + (["file"] if files else []) + face_head
                         + ["label", "score", "error_code", "error_message"]
                         + [f"p_{lb}" for lb in labels])
         for p in preds:
+            score = p.item.detection_score
             face_cells = ([("" if p.face is None else p.face)] + list(p.box or ("",) * 4)
+                          + ([("" if score is None else score)] if scores else [])
                           if faces else [])
             writer.writerow([p.index, p.timestamp] + ([p.file or ""] if files else [])
                             + face_cells
@@ -124,13 +121,6 @@ def _summary_md(path: Path, report: Report) -> Path:
     return path
 
 
-def _s3_location(uri: str) -> S3Location:
-    try:
-        return parse_s3_uri(uri)
-    except InputError as exc:
-        raise ReportError(str(exc)) from None
-
-
 def copy_to_s3(files: list[Path], location: S3Location, s3_client) -> list[str]:
     """Upload ``files`` under ``location`` with ``s3_client``; their ``s3://`` URIs.
 
@@ -156,35 +146,23 @@ def copy_to_s3(files: list[Path], location: S3Location, s3_client) -> list[str]:
     return uris
 
 
-def _destination(location, s3_client, s3_uri):
-    """``(location, client)`` to copy to, checked before any work is done."""
+def _check_destination(location, s3_client) -> None:
+    """Refuse, before any work, a copy that could not go where the job's S3 calls go."""
     if isinstance(location, str):
         raise TypeError("write_report takes an S3Location (frame_infer.s3.parse_s3_uri), "
                         f"not the string {location!r}")
-    if s3_uri is not None:  # the old keyword: parse it, and make the client it always made
-        if location is not None:
-            raise TypeError("write_report: give location or s3_uri, not both")
-        location = _s3_location(s3_uri)
-        if s3_client is None:
-            from ..s3 import make_client
-
-            s3_client = make_client("s3")
     if location is not None and s3_client is None:
         raise ReportError(NO_CLIENT)
-    return location, s3_client
 
 
-def write_report(out_dir, location: S3Location | None = None, s3_client=None, *,
-                 s3_uri: str | None = None) -> ReportPaths:
+def write_report(out_dir, location: S3Location | None = None, s3_client=None) -> ReportPaths:
     """Write predictions.csv, summary_per_second.csv, timeline.png, summary.md into out_dir.
 
     With ``location`` the four files and ``predictions.jsonl`` are also copied there by
-    ``s3_client``, which is then required (:data:`NO_CLIENT` otherwise). ``s3_uri`` is
-    the old spelling, kept while ``client/job.py`` and ``client/transform`` still use it:
-    a ``s3://bucket/prefix`` string, copied with ``s3_client`` or else a client of the
-    standard configuration.
+    ``s3_client`` (the job's own client, so its endpoint override holds), which is then
+    required (:data:`NO_CLIENT` otherwise).
     """
-    location, s3_client = _destination(location, s3_client, s3_uri)
+    _check_destination(location, s3_client)
     out = Path(out_dir)
     report = read_report(out)
     frames_csv, seconds_csv = _write_csvs(out, report)

@@ -11,100 +11,51 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, NotFoundError
 from ..s3 import S3Location, parse_s3_uri
-from .journal import WHOLE_FRAME
-from .manifest import MANIFEST_NAME, Frame, face_file_id, frame_id, read_manifest
+from .items import Item, Work, from_manifest
+from .manifest import MANIFEST_NAME, Frame, read_manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-@dataclass(frozen=True)
-class FrameRef:
-    index: int
-    timestamp: float
-    path: Path | None = None
-    s3_bucket: str | None = None
-    s3_key: str | None = None
-    face: int | None = None
-    """Face mode: the face's number in its frame (0, 1, … left to right)."""
-    box: tuple[int, int, int, int] | None = None
-    """Face mode: the face's box (x, y, w, h) in the frame's pixels."""
-    faces_mode: bool = False
-    """True when the frame was searched for faces; with ``face`` None it has none."""
-    file: str | None = None
-    """Without a manifest: the image's name relative to the folder or S3 prefix (``a.jpg``),
-    kept in the result row; None when a manifest names the frames."""
-
-    @property
-    def id(self) -> str:
-        """The id on the wire: ``frame_000012``, or ``frame_000012_face0`` for a face."""
-        return frame_id(self.index) if self.face is None else face_file_id(self.index, self.face)
-
-    @property
-    def key(self) -> tuple:
-        """What its result row is keyed by (``journal.row_key``): (index, face number or
-        None) in face mode, (index, WHOLE_FRAME) for a whole frame."""
-        return (self.index, self.face if self.faces_mode else WHOLE_FRAME)
-
-    @property
-    def sendable(self) -> bool:
-        """False for a frame searched for faces that has none: there is nothing to send."""
-        return not (self.faces_mode and self.face is None)
-
-    def row(self) -> dict:
-        """The identifying fields every result row of this reference starts with."""
-        row = {"index": self.index, "id": self.id, "timestamp": self.timestamp}
-        if self.faces_mode:
-            row["face"] = self.face
-            row["box"] = list(self.box) if self.box is not None else None
-        if self.file is not None:
-            row["file"] = self.file
-        return row
-
-    @property
-    def s3_uri(self) -> str | None:
-        return f"s3://{self.s3_bucket}/{self.s3_key}" if self.s3_key else None
-
-
-def local_frames(folder: Path | str, fps: float = 30.0) -> list[FrameRef]:
+def local_frames(folder: Path | str, fps: float = 30.0) -> Work:
+    """The items of a frames folder: from its manifest, or its images in name order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotFoundError(f"frames folder {folder} does not exist: run `frame-infer "
                             "extract VIDEO --out FOLDER` first")
     if (folder / MANIFEST_NAME).exists():
-        return [ref for f in read_manifest(folder) for ref in frame_refs(f, folder)]
+        frames = read_manifest(folder)
+        return Work([item for f in frames for item in frame_items(f, folder)],
+                    faces=_with_faces(frames), source=str(folder))
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return [FrameRef(i, i / fps, path=p, file=p.name) for i, p in enumerate(files)]
+    return Work([Item(i, i / fps, path=p, file=p.name) for i, p in enumerate(files)],
+                source=str(folder))
 
 
-def frame_refs(frame: Frame, folder: Path) -> list[FrameRef]:
-    """What to predict for one manifest frame: the frame itself; in face mode each face
-    crop, or one reference that sends nothing when the frame has no face."""
-    return _refs(frame.index, frame.timestamp, frame.file, frame.s3_key, frame.faces,
-                 lambda name, _key: {"path": folder / name})
+def _with_faces(frames: list[Frame]) -> bool:
+    """A manifest's mode: every line has ``faces`` or none has (``run`` re-cuts a folder
+    that is neither)."""
+    modes = {frame.faces is not None for frame in frames}
+    if len(modes) > 1:
+        raise InputError("the manifest mixes frames cut with and without --faces; extract "
+                         "the video again")
+    return modes == {True}
 
 
-def _refs(index: int, timestamp: float, file: str, s3_key: str | None, faces: list | None,
-          source) -> list[FrameRef]:
-    """:func:`frame_refs` of a local or an S3 manifest line: ``source(file, s3_key)`` gives
-    the reference's location fields (a local path, or bucket and key)."""
-    if faces is None:
-        return [FrameRef(index, timestamp, **source(file, s3_key))]
-    if not faces:
-        return [FrameRef(index, timestamp, faces_mode=True)]
-    return [FrameRef(index, timestamp, **source(entry["file"], entry.get("s3_key")),
-                     face=entry["face"], box=tuple(entry["box"]), faces_mode=True)
-            for entry in faces]
+def frame_items(frame: Frame, folder: Path) -> list[Item]:
+    """The items of one local manifest frame (:func:`items.from_manifest`)."""
+    return from_manifest(frame, lambda name, _key: {"path": folder / name})
 
 
-def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
-    location = parse_s3_uri(uri)
+def s3_frames(uri: str | S3Location, client, fps: float = 30.0) -> Work:
+    """The items under an ``s3://`` prefix: from its manifest, or its images in key order."""
+    location = uri if isinstance(uri, S3Location) else parse_s3_uri(uri)
     manifest_key = location.key(MANIFEST_NAME)
     try:
         body = client.get_object(Bucket=location.bucket, Key=manifest_key)["Body"].read()
@@ -114,34 +65,40 @@ def s3_frames(uri: str, client, fps: float = 30.0) -> list[FrameRef]:
         def in_s3(name: str, key: str | None) -> dict:
             return {"s3_bucket": location.bucket, "s3_key": key or location.key(name)}
 
-        frames = []
-        for number, line in enumerate(io.StringIO(body.decode("utf-8")), 1):
-            if line.strip():
-                entry = _manifest_entry(line, location, number)
-                frames += _refs(entry["index"], entry["timestamp"], entry["file"],
-                                entry.get("s3_key"), entry.get("faces"), in_s3)
-        return sorted(frames, key=lambda f: (f.index, -1 if f.face is None else f.face))
+        frames = [_manifest_entry(line, location, number)
+                  for number, line in enumerate(io.StringIO(body.decode("utf-8")), 1)
+                  if line.strip()]
+        items = sorted((item for frame in frames for item in from_manifest(frame, in_s3)),
+                       key=lambda i: (i.index, -1 if i.face is None else i.face))
+        return Work(items, faces=_with_faces(frames), source=location.uri())
     keys = _list_image_keys(client, location)
     if not keys:
-        raise NotFoundError(f"no images under {uri}: upload frames first "
+        raise NotFoundError(f"no images under {location.uri()}: upload frames first "
                             "(`frame-infer upload FOLDER s3://...`)")
     prefix = f"{location.prefix}/" if location.prefix else ""
-    return [FrameRef(i, i / fps, s3_bucket=location.bucket, s3_key=k, file=k[len(prefix):])
-            for i, k in enumerate(keys)]
+    return Work([Item(i, i / fps, s3_bucket=location.bucket, s3_key=k, file=k[len(prefix):])
+                 for i, k in enumerate(keys)], source=location.uri())
 
 
-def _manifest_entry(line: str, location: S3Location, number: int) -> dict:
+def _manifest_entry(line: str, location: S3Location, number: int) -> Frame:
+    """One line of an S3 manifest as a :class:`Frame` (checked as a local one is not:
+    its files are keys, not paths)."""
     try:
         entry = json.loads(line)
         int(entry["index"]), float(entry["timestamp"]), str(entry["file"])
         faces = entry.get("faces")
         for face in faces or ():
             int(face["face"]), list(face["box"]), str(face["file"])
+            if face.get("score") is not None:
+                face["score"] = float(face["score"])
+        return Frame(index=int(entry["index"]), timestamp=float(entry["timestamp"]),
+                     file=str(entry["file"]), size=int(entry.get("size", 0)),
+                     sha256=str(entry.get("sha256", "")), s3_key=entry.get("s3_key"),
+                     faces=faces)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{location.uri(MANIFEST_NAME)} line {number} is not a manifest entry "
                          f"({type(exc).__name__}: {exc}); upload the frames folder again "
                          "(`frame-infer upload FOLDER s3://...`)") from None
-    return entry
 
 
 def _list_image_keys(client, location: S3Location) -> list[str]:
@@ -195,11 +152,11 @@ class FrameReader:
         if width > 0 and height > 0 and mode in ("L", "RGB"):
             self._resize_to = (width, height, mode)
 
-    def read(self, frame: FrameRef) -> bytes:
-        if frame.path is not None:
-            data = frame.path.read_bytes()
+    def read(self, item: Item) -> bytes:
+        if item.path is not None:
+            data = item.path.read_bytes()
         else:
-            data = self._s3.get_object(Bucket=frame.s3_bucket, Key=frame.s3_key)["Body"].read()
+            data = self._s3.get_object(Bucket=item.s3_bucket, Key=item.s3_key)["Body"].read()
         return self.prepare(data)
 
     def prepare(self, data: bytes) -> bytes:

@@ -66,10 +66,11 @@ def _files(frame: Frame) -> list[tuple[str, str, dict | None]]:
     return files
 
 
-def upload_frames(folder: Path | str, destination: str, client=None,
+def upload_frames(folder: Path | str, destination: str | S3Location, client=None,
                   endpoint_url: str | None = None, concurrency: int = 10,
                   progress: bool = True) -> UploadResult:
-    """Upload every manifest frame of ``folder`` under ``destination`` (s3://bucket/prefix)."""
+    """Upload every manifest frame of ``folder`` under ``destination`` (s3://bucket/prefix)
+    with ``client`` (default: one for ``endpoint_url``)."""
     from boto3.s3.transfer import TransferConfig, create_transfer_manager
     from tqdm import tqdm
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import NotFoundError, ServerError
+from ..errors import InputError, ModelLoadError, NotFoundError
 
 MMS_LOG = "mms_log.log"
 """MMS's main log in its log dir; the workers' stdout and stderr are copied into it."""
@@ -32,11 +32,11 @@ def check_archive(store: Path, archive: str) -> None:
     path = Path(archive)
     if path.suffix.lower() != ".mar":
         if path.suffix.lower() != ".onnx":
-            raise ServerError(
+            raise InputError(
                 f"serve takes a .mar archive, not {path.name}: build one from an ONNX model "
                 f"with `frame-infer package --model M.onnx --name NAME --out {store}`")
         model = store / path if (store / path).is_file() else path
-        raise ServerError(
+        raise InputError(
             f"serve takes a .mar archive, not {path.name}: run `frame-infer package --model "
             f"{model} --name {path.stem} --out {store}` first, then serve {path.stem}.mar")
     if not store.is_dir():
@@ -83,18 +83,18 @@ def unbound_port(stdout_log: Path, management_port: int) -> str | None:
 
 
 def registration_error(archive: str, name: str, status: int, detail: str,
-                       log_dir: Path) -> ServerError:
+                       log_dir: Path) -> ModelLoadError:
     """One line for a refused registration: MMS's reason, the worker's cause, the log."""
     mms_says = _mms_message(detail)
     cause = worker_cause(log_dir)
     if status == 400 and "handler is not defined" in mms_says.lower():
-        return ServerError(f"{archive} has no handler: it is not an archive built by "
+        return ModelLoadError(f"{archive} has no handler: it is not an archive built by "
                            "`frame-infer package`; package the .onnx model with it and serve "
                            f"that .mar; details: {Path(log_dir) / MMS_LOG}")
     what = f"model {name} ({archive}) failed to start: MMS says {mms_says!r} ({status})"
     if cause:
         what += f"; the worker's error: {cause}"
-    return ServerError(f"{what}; details: {Path(log_dir) / MMS_LOG}")
+    return ModelLoadError(f"{what}; details: {Path(log_dir) / MMS_LOG}")
 
 
 def _mms_message(detail: str) -> str:

@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from frame_infer.errors import ExitCode
 from frame_infer import cli
 from model_handler.wire import ASYNC_INVOCATION_TIMEOUT_S
 from frame_infer.client.targets.sagemaker_async import AsyncSageMakerTarget, failure_answer
@@ -158,7 +159,7 @@ def test_async_endpoint_end_to_end_through_the_cli(s3, mms, tmp_path, capsys):
             "--endpoint", "sagemaker-async:ferplus-async", "--async-s3",
             f"s3://{BUCKET}/async-in/run1", "--sagemaker-endpoint-url", proxy.url,
             "--async-timeout", "30", "--frames-per-request", "8", "--concurrency", "2"])
-    assert proxy.faults == [] and code == 1  # one frame has no prediction
+    assert proxy.faults == [] and code == ExitCode.IMAGE_ERRORS  # one invalid frame
     assert "1 frame invalid_image: " in capsys.readouterr().err
     rows = read_rows(tmp_path / "out")
     assert [r["index"] for r in rows] == list(range(23))

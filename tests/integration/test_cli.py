@@ -17,6 +17,7 @@ import requests
 
 from frame_infer.models import fetch as fetch_model
 from frame_infer.cli import main
+from frame_infer.errors import ExitCode
 from frame_infer.serving.ports import free_port
 
 
@@ -45,7 +46,7 @@ def test_package_rejects_bad_config_with_a_clear_error(tmp_path, capsys, model_f
     bad.write_text('{"engine": "tensorflow"}')
     code = main(["package", "--model", str(model_files["rgb"]), "--name", "x", "--out",
                  str(tmp_path), "--config", str(bad)])
-    assert code == 1
+    assert code == ExitCode.USAGE
     assert "engine must be one of" in capsys.readouterr().err
     assert not (tmp_path / "x.mar").exists()
 
@@ -53,7 +54,7 @@ def test_package_rejects_bad_config_with_a_clear_error(tmp_path, capsys, model_f
 def test_package_missing_model_names_the_fix(tmp_path, capsys):
     code = main(["package", "--model", str(tmp_path / "nope.onnx"), "--name", "x", "--out",
                  str(tmp_path)])
-    assert code == 1
+    assert code == ExitCode.USAGE
     assert "make-test-model" in capsys.readouterr().err
 
 
@@ -125,7 +126,7 @@ def test_unreachable_endpoint_and_missing_credentials_are_clear_errors(tmp_path,
     code = main(["predict", str(tmp_path / "frames"), "--endpoint", closed, "--out",
                  str(tmp_path / "out"), "--retries", "2", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == ExitCode.ENVIRONMENT  # nothing answered: not an image problem
     assert "3 frames request_failed: " in err and "failed after 2 attempts" in err
     assert "fix: the endpoint did not answer" in err and "rerun the same command" in err
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
@@ -137,4 +138,4 @@ def test_unreachable_endpoint_and_missing_credentials_are_clear_errors(tmp_path,
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
     code = main(["upload", str(tmp_path / "frames"), "s3://some-bucket/x"])
     err = capsys.readouterr().err
-    assert code == 1 and "AWS error: Unable to locate credentials" in err
+    assert code == ExitCode.ENVIRONMENT and "AWS error: Unable to locate credentials" in err

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from frame_infer.errors import ExitCode
 from frame_infer.cli import main
 from frame_infer.client.predict import predict
 from frame_infer.client.sources import local_frames
@@ -86,6 +87,6 @@ def test_full_frames_and_model_input_flags(mms, tmp_path, capsys):
                            list(b["probabilities"].values()), atol=1e-4)
     err = capsys.readouterr().err
     assert main(["predict", str(folder), "--endpoint", url, "--out", str(tmp_path / "bad"),
-                 "--model-input", "64by64", "--no-progress"]) == 1
+                 "--model-input", "64by64", "--no-progress"]) == ExitCode.USAGE
     assert "--model-input '64by64': write WIDTHxHEIGHT[:L|RGB], e.g. 64x64:L" in \
         capsys.readouterr().err, err

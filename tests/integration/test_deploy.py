@@ -229,7 +229,7 @@ def test_cli_deploy_then_delete(emulator, bucket, mar, monkeypatch, capsys):
 
 def test_cli_reports_missing_arguments(emulator, monkeypatch, capsys):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    assert main(["deploy", "--stack", "x", "--aws-endpoint-url", emulator]) == 1
+    assert main(["deploy", "--stack", "x", "--aws-endpoint-url", emulator]) == 2  # usage
     assert "deploy needs --archive, --bucket, --image-uri" in capsys.readouterr().err
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from frame_infer.errors import ExitCode
 from frame_infer import Client
 from frame_infer.cli import main
 from frame_infer.client.report import per_second, read_predictions
@@ -159,6 +160,6 @@ def test_a_broken_s3_manifest_line_is_named_with_the_fix(aws_env, tmp_path, caps
     code = main(["predict", "s3://broken/f", "--endpoint", "http://127.0.0.1:20001/p",
                  "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1, err
+    assert code == ExitCode.USAGE, err
     assert "s3://broken/f/manifest.jsonl line 2 is not a manifest entry" in err
     assert "frame-infer upload" in err

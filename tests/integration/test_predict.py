@@ -81,14 +81,14 @@ def test_pack_respects_batch_size_and_payload_limit(tmp_path):
     limit = 3 * one + 100  # room for three frames, not four
     items = list(pack(frames, reader.read, batch_size=16, max_payload=limit))
     assert all(isinstance(i, Request) for i in items)
-    assert [f.index for r in items for f in r.frames] == list(range(20))
+    assert [f.index for r in items for f in r.items] == list(range(20))
     for request in items:
         body, _ = request.encode()
         assert len(body) <= limit
-        assert len(request.frames) <= 3
-    assert [len(r.frames) for r in pack(frames, reader.read, 8, 10**8)] == [8, 8, 4]
+        assert len(request.items) <= 3
+    assert [len(r.items) for r in pack(frames, reader.read, 8, 10**8)] == [8, 8, 4]
     # A client waiting for the first answer sends a small first request.
-    assert [len(r.frames) for r in pack(frames, reader.read, 8, 10**8, first_size=1)] == \
+    assert [len(r.items) for r in pack(frames, reader.read, 8, 10**8, first_size=1)] == \
         [1, 8, 8, 3]
     too_big = list(pack(frames[:1], reader.read, 8, one // 2))
     assert isinstance(too_big[0], TooLarge)

@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from frame_infer.errors import ExitCode
 from frame_infer.cli import main
 from frame_infer.client.options import PredictOptions
 from frame_infer.client.predict import predict
@@ -66,25 +67,25 @@ def test_404_while_the_model_registers_is_retried_until_it_answers(model_store, 
     assert [r["index"] for r in read_rows(tmp_path / "out")] == list(range(24))
 
 
-def test_wrong_model_name_exits_1_naming_the_cause_and_the_fix(mms, tmp_path, capsys):
+def test_wrong_model_name_exits_5_naming_the_cause_and_the_fix(mms, tmp_path, capsys):
     write_frames(tmp_path / "frames", 8)
     url = f"{mms.inference_url}/predictions/no-such-model"
     code = main(["predict", str(tmp_path / "frames"), "--endpoint", url, "--out",
                  str(tmp_path / "out"), "--retries", "2", "--no-progress",
                  "--frames-per-request", "4"])
     captured = capsys.readouterr()
-    assert code == 1
+    assert code == ExitCode.ENVIRONMENT  # nothing was ever answered: the URL is wrong
     assert "0 predicted, 8 errors" in captured.out
     assert "8 frames request_failed: " in captured.err
     assert "Model not found" in captured.err and "fix: " in captured.err
 
 
-def test_max_payload_too_small_exits_1_with_frame_too_large(mms, tmp_path, capsys):
+def test_max_payload_too_small_exits_4_with_frame_too_large(mms, tmp_path, capsys):
     write_frames(tmp_path / "frames", 3)
     code = main(["predict", str(tmp_path / "frames"), "--endpoint", model_url(mms), "--out",
                  str(tmp_path / "out"), "--max-payload", "2000", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and "3 frames frame_too_large" in err and "--model-input WxH" in err
+    assert code == ExitCode.IMAGE_ERRORS and "3 frames frame_too_large" in err and "--model-input WxH" in err
     assert {r["error"]["code"] for r in read_rows(tmp_path / "out")} == {"frame_too_large"}
 
 
@@ -143,13 +144,13 @@ def test_retry_errors_resends_per_image_errors(mms, tmp_path, retry_errors, sent
     write_frames(tmp_path / "frames", 4, corrupt=(2,))
     argv = ["predict", str(tmp_path / "frames"), "--endpoint", model_url(mms), "--out",
             str(tmp_path / "out"), "--no-progress"]
-    assert main(argv) == 1
+    assert main(argv) == ExitCode.IMAGE_ERRORS
     assert "1 frame invalid_image" in capsys.readouterr().err
     write_frames(tmp_path / "frames", 4)  # the frame is good now
     code = main(argv + (["--retry-errors"] if retry_errors else []))
     out = capsys.readouterr().out
     assert f"{4 - sent} already done" in out
-    assert code == (0 if retry_errors else 1)
+    assert code == (ExitCode.OK if retry_errors else ExitCode.IMAGE_ERRORS)
 
 
 def test_progress_bars_stay_out_of_logs(mms, tmp_path, capfd):

@@ -13,6 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from frame_infer.errors import ExitCode
 from frame_infer.models import packager
 from frame_infer.serving.ports import free_port
 
@@ -30,7 +31,7 @@ def serve(store: Path, archive: str, run_dir: Path, **env: str) -> list[str]:
          "--archive", archive, "--port", str(free_port()), "--management-port",
          str(free_port()), "--run-dir", str(run_dir)],
         capture_output=True, text=True, timeout=180, env={**os.environ, **env})
-    assert result.returncode == 1, result
+    assert result.returncode == ExitCode.USAGE, result  # the archive is what to fix
     assert "serving" not in result.stdout
     return result.stderr.splitlines()
 

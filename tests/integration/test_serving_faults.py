@@ -23,6 +23,7 @@ import psutil
 import pytest
 import requests
 
+from frame_infer.errors import ExitCode
 from frame_infer.serving import ports as ports_module
 from frame_infer.serving.lifecycle import ServeConfig, ServedModel
 from frame_infer.serving.mms import LocalMMS, ModelSettings, ServerError, ServerSettings
@@ -255,7 +256,7 @@ def test_serve_refuses_a_port_in_use_in_one_line_and_starts_nothing(model_store,
                              "management")):
             run_dir = tmp_path / what
             result = serve_command(model_store, run_dir, *ports)
-            assert result.returncode == 1
+            assert result.returncode == ExitCode.ENVIRONMENT
             assert result.stderr.splitlines() == [
                 f"frame-infer serve: error: {what} port {taken} on 127.0.0.1 is already in "
                 f"use; stop what listens there or choose another with "

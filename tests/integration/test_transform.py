@@ -16,6 +16,7 @@ import time
 import boto3
 import pytest
 
+from frame_infer.errors import ExitCode
 from frame_infer import cli
 from frame_infer.client.extract import make_sample_video
 from frame_infer.client.journal import Journal
@@ -193,13 +194,13 @@ def test_failed_shard_is_reported_and_a_rerun_sends_only_its_frames(aws, front, 
                                fail_keys=("shard-000001",)) as stand_in:
         args = transform_args(frames, out, results, stand_in, "--frames-per-request", "5")
         capsys.readouterr()
-        assert cli.main(args) == 1
+        assert cli.main(args) == ExitCode.INCOMPLETE  # a rerun sends the failed shard
         err = capsys.readouterr().err
         assert "5 frames transform_failed" in err and "CloudWatch" in err
         rows = Journal(results).rows
         failed = sorted(k[0] for k, r in rows.items() if "error" in r)
         assert failed == [5, 6, 7, 8, 9]
-        assert all(rows[(i, "frame")]["error"]["code"] == "transform_failed" for i in failed)
+        assert all(rows[(i, None)]["error"]["code"] == "transform_failed" for i in failed)
         stand_in.fail_keys.clear()
         assert cli.main(args) == 0
         assert stand_in.operations.count("CreateTransformJob") == 2
@@ -220,6 +221,6 @@ def test_unknown_model_name_is_a_clear_error(aws, front, tmp_path, capsys):
                          f"s3://{BUCKET}/unknown/transform", "--out", str(tmp_path / "tr"),
                          "--model-name", "no-such-model", "--sagemaker-endpoint-url",
                          stand_in.url, "--no-progress"])
-    assert code == 1
+    assert code == ExitCode.USAGE
     assert "SageMaker has no model 'no-such-model'" in capsys.readouterr().err
     assert "CreateTransformJob" not in stand_in.operations

@@ -122,7 +122,7 @@ def test_serving_only_install_runs_help_and_the_container_entrypoint(wheel, tmp_
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(tmp_path / "serving"))  # the wheel, not src
     missing = run(bin_dir / "frame-infer", "extract", "clip.mp4", "--out", tmp_path / "f")
-    assert missing.returncode == 1
+    assert missing.returncode == 5  # ExitCode.ENVIRONMENT: install the extra
     assert "needs the 'client' extra: pip install 'frame-infer[client]'" in missing.stderr
 
 

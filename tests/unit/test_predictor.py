@@ -313,10 +313,11 @@ def test_the_first_answer_teaches_the_model_input_and_later_frames_go_shrunk(tmp
     assert summary.complete and target.max_in_flight == 2
     parts = [parse_body(body, ct) for body, ct in bodies]
     sizes = [[Image.open(io.BytesIO(data)).size for _, data in call] for call in parts]
-    # Request 1 was packed before any answer, and so was the frame after it.
-    assert sizes[0] == [(320, 240)] and sizes[1][0] == (320, 240)
+    # Request 1 goes as soon as it is full (one frame), before the next frame is read:
+    # every frame after it goes shrunk.
+    assert sizes[0] == [(320, 240)]
     assert [len(s) for s in sizes] == [1, 4, 4, 3]
-    assert sizes[1][1:] + sizes[2] + sizes[3] == [(24, 16)] * 10
+    assert sizes[1] + sizes[2] + sizes[3] == [(24, 16)] * 11
     assert all(Image.open(io.BytesIO(data)).format == "PNG" for _, data in parts[2])
     assert read_rows(tmp_path / "out") == [predicted_row(f) for f in frames]
 

@@ -9,6 +9,7 @@ import json
 import pytest
 from PIL import Image
 
+from frame_infer.client.items import Item
 from frame_infer.cli import main
 from frame_infer.client import records, report, timeline
 from frame_infer.errors import InputError
@@ -54,14 +55,14 @@ def test_per_second_aggregation(out_dir):
     assert float(rows[1]["mean_neutral"]) == pytest.approx(1.0)
     assert rows[2]["mean_neutral"] == ""  # every frame failed: no mean, not a zero
 
-    table = report.per_second_table(out_dir).splitlines()
+    table = report.read_report(out_dir).table().splitlines()
     assert table[0].split()[:5] == ["second", "frames", "errors", "dominant", "neutral"]
     assert table[1].split()[:6] == ["0", "3", "1", "happiness", "0.400", "0.600"]
     assert table[3].split()[:5] == ["2", "1", "1", "-", "-"]
 
 
 def test_per_second_boundaries_at_30fps():
-    preds = [report.Prediction(k, k / 30, f"frame_{k:06d}", "neutral", 1.0, {"neutral": 1.0})
+    preds = [report.Prediction(Item(k, k / 30), "neutral", 1.0, {"neutral": 1.0})
              for k in range(90)]
     assert [(s.second, s.frames) for s in report.per_second(preds)] == [(0, 30), (1, 30),
                                                                           (2, 30)]
@@ -78,12 +79,6 @@ def test_plot_and_markdown_summary(out_dir):
     assert "| neutral | 2 | 66.7% |" in md and "| happiness | 1 | 33.3% |" in md
     assert "| fear | 0 | 0.0% |" in md
     assert "| invalid_image | 2 |" in md and "| image_too_large | 1 |" in md
-
-
-def test_bad_s3_uri_fails_before_any_work(out_dir):
-    with pytest.raises(report.ReportError, match="s3://bucket/prefix"):
-        report.write_report(out_dir, s3_uri="reports/runs")  # the old keyword
-    assert not (out_dir / "predictions.csv").exists()
 
 
 def test_a_location_without_a_client_fails_before_any_work(out_dir):
@@ -142,7 +137,7 @@ def test_report_value_is_built_once_from_the_rows(out_dir):
     assert [(s.second, s.frames, s.errors, s.dominant) for s in value.seconds] == [
         (0, 3, 1, "happiness"), (1, 2, 1, "neutral"), (2, 1, 1, None)]
     assert (value.frames, value.faces, value.errors, value.faces_mode) == (6, 0, 3, False)
-    assert value.table() == report.per_second_table(out_dir)
+    assert value.table() == report.format_per_second(value.seconds)
     with pytest.raises(dataclasses.FrozenInstanceError):
         value.seconds = ()
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from frame_infer.cli import main
+from frame_infer.errors import ExitCode
 from frame_infer.serving.ports import free_port
 
 
@@ -30,7 +31,7 @@ def store(tmp_path):
 
 def test_an_onnx_model_is_sent_to_package_first(capsys, store):
     code, err = serve(capsys, store, "fer.onnx")
-    assert code == 1 and len(err) == 1
+    assert code == ExitCode.USAGE and len(err) == 1
     assert err[0] == (
         f"frame-infer serve: error: serve takes a .mar archive, not fer.onnx: run "
         f"`frame-infer package --model {store / 'fer.onnx'} --name fer --out {store}` first, "
@@ -39,7 +40,7 @@ def test_an_onnx_model_is_sent_to_package_first(capsys, store):
 
 def test_a_missing_archive_names_the_store_and_what_it_holds(capsys, store):
     code, err = serve(capsys, store, "ferplus.mar")
-    assert code == 1 and len(err) == 1
+    assert code == ExitCode.USAGE and len(err) == 1
     assert f"ferplus.mar is not in the model store {store} (it holds rgb.mar)" in err[0]
     assert f"`frame-infer package --model M.onnx --name ferplus --out {store}`" in err[0]
 
@@ -47,7 +48,7 @@ def test_a_missing_archive_names_the_store_and_what_it_holds(capsys, store):
 def test_a_missing_store_folder_says_to_package_into_it(capsys, tmp_path):
     missing = tmp_path / "no-store"
     code, err = serve(capsys, missing, "ferplus.mar")
-    assert code == 1 and len(err) == 1
+    assert code == ExitCode.USAGE and len(err) == 1
     assert f"model store folder {missing} does not exist" in err[0]
     assert f"--out {missing}`" in err[0]
 
@@ -55,7 +56,7 @@ def test_a_missing_store_folder_says_to_package_into_it(capsys, tmp_path):
 def test_a_file_that_is_no_model_is_not_offered_to_package(capsys, store):
     (store / "notes.txt").write_text("hello")
     code, err = serve(capsys, store, "notes.txt")
-    assert code == 1 and len(err) == 1
+    assert code == ExitCode.USAGE and len(err) == 1
     assert err[0] == (
         "frame-infer serve: error: serve takes a .mar archive, not notes.txt: build one from "
         f"an ONNX model with `frame-infer package --model M.onnx --name NAME --out {store}`")

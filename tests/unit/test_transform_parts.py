@@ -6,7 +6,7 @@ import re
 import pytest
 
 from frame_infer.client.payload import Request, multipart_body
-from frame_infer.client.sources import FrameRef
+from frame_infer.client.items import Item
 from frame_infer.client.transform import TransformModel, TransformOptions
 from frame_infer.client.transform.jobs import fingerprint, job_name
 from frame_infer.client.transform.shards import ShardIndex, boundary_for
@@ -39,7 +39,7 @@ def test_execution_parameters_stay_in_aws_ranges_and_under_the_front_limit(
 def test_shards_of_one_job_share_a_boundary_and_parse_back():
     boundary = boundary_for("abc")
     assert len(boundary) == 32 and boundary == boundary_for("abc") != boundary_for("abd")
-    frames = [FrameRef(i, i / 30) for i in range(3)]
+    frames = [Item(i, i / 30) for i in range(3)]
     body, content_type = Request(frames, [b"a", b"bb", b"ccc"]).encode(boundary)
     assert content_type == f"multipart/form-data; boundary={boundary}"
     assert parse_multipart(body, content_type) == [
@@ -67,7 +67,7 @@ def test_model_needs_a_name_or_all_three_parts():
 
 
 def test_batch_names_follow_the_frames_and_make_valid_job_names():
-    frames = [FrameRef(i, i / 30, s3_bucket="b", s3_key=f"p/frame_{i:06d}.jpg")
+    frames = [Item(i, i / 30, s3_bucket="b", s3_key=f"p/frame_{i:06d}.jpg")
               for i in range(4)]
     etags = {f.s3_key: "e" for f in frames}
     settings = {"frames_per_shard": 256}

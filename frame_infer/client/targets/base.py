@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from model_handler.wire import error_body
+from model_handler.wire import BAD_RESPONSE, error_body
 
 from ...errors import FrameInferError
 
@@ -62,8 +62,8 @@ def parse_answer(data: bytes) -> dict:
     body with the code ``bad_response`` (docs/API.md, "Client-side codes")."""
     try:
         value = json.loads(data or b"{}")
-        return value if isinstance(value, dict) else error_body("bad_response",
+        return value if isinstance(value, dict) else error_body(BAD_RESPONSE,
                                                                 str(value)[:200])
     except ValueError:
         text = data[:200].decode("utf-8", "replace") if data else ""
-        return error_body("bad_response", f"not JSON: {text!r}")
+        return error_body(BAD_RESPONSE, f"not JSON: {text!r}")

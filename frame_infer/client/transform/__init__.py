@@ -25,10 +25,12 @@ from model_handler.wire import SAGEMAKER_MAX_REQUEST_BYTES
 
 from ...errors import InputError
 from ...s3 import make_client, parse_s3_uri
-from ..journal import Journal, row_key
-from ..predict import PredictSummary, _error_codes, too_large_rows
+from ..report import ReportPaths
+from ..engine import too_large_row
+from ..journal import Journal
 from ..payload import TooLarge
 from ..sources import FrameReader, s3_frames
+from ..summary import PredictSummary, summarize
 from ..upload import existing_etags
 from .collect import wait_and_collect
 from .jobs import JobSpec, TransformModel, create_job, current_job, ensure_model, fingerprint
@@ -80,6 +82,8 @@ class TransformResult:
     report_dir: Path | None = None
     timeline_png: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    report: "ReportPaths | None" = None
+    """The report's files and value, once every frame has a result."""
 
 
 class _State:
@@ -115,36 +119,29 @@ def run_transform(source: str, out: str, results: Path | str, options: Transform
     location, results = parse_s3_uri(out), Path(results)
     s3 = s3 or make_client("s3", options.s3_endpoint_url)
     sagemaker = sagemaker or make_client("sagemaker", options.sagemaker_endpoint_url)
-    frames = s3_frames(source, s3, options.fps)
-    journal = Journal(results)
+    work = s3_frames(source, s3, options.fps)
+    journal = Journal(results, faces=work.faces)
     state = _State(results, source, out)
-    by_id = {f.id: f for f in frames}
-    skipped = sum(journal.done(f.key, options.retry_errors) for f in frames)
+    by_id = {item.id: item for item in work}
+    skipped = sum(journal.done(item.key, options.retry_errors) for item in work)
     # A frame cut with --faces that has no face: its row says so, nothing is sent.
-    journal.record([f.row() for f in frames if not f.sendable and not journal.done(f.key)])
+    journal.record([item.row() for item in work
+                    if not item.sendable and not journal.done(item.key)])
     run = _Run(s3, sagemaker, location, journal, state, by_id, options)
     for name, batch in state.open_jobs():  # an earlier run's jobs first
         run.finish(name, batch)
     run.send(source)
     timings["transform"] = time.monotonic() - started
-    keys = [f.key for f in frames]
-    output = journal.write_ordered(keys) if all(k in journal.rows for k in keys) else None
-    rows = [journal.rows[k] for k in keys if k in journal.rows]
-    errors = sum("error" in r for r in rows)
-    no_face = sum(not f.sendable for f in frames)
-    summary = PredictSummary(
-        frames=len(keys), predicted=len(rows) - errors - no_face, errors=errors,
-        skipped=skipped, no_face=no_face, faces_mode=any(f.faces_mode for f in frames),
-        unfinished=len(keys) - sum(journal.done(k) for k in keys),
-        first_failure=next((r["error"]["message"] for r in rows
-                            if "error" in r and not journal.done(row_key(r))), None),
-        requests=run.shards_sent, seconds=timings["transform"], output=output,
-        error_codes=_error_codes(rows))
+    summary = summarize(journal, [item.key for item in work], skipped=skipped,
+                        requests=run.shards_sent, seconds=timings["transform"],
+                        faces=work.faces)
+    output = summary.output
     result = TransformResult(summary=summary, jobs=run.jobs, report_dir=results,
                              seconds=timings)
     if output:
         started = time.monotonic()
-        result.timeline_png = write_report(results, s3_uri=location.uri("results")).timeline_png
+        result.report = write_report(results, location.child("results"), s3_client=s3)
+        result.timeline_png = result.report.timeline_png
         timings["report"] = time.monotonic() - started
     return result
 
@@ -204,9 +201,9 @@ class _Run:
             return
         batch, index = self.batch_of(frames, source)
         for frame_id, size in index.too_large.items():
-            self.journal.record(too_large_rows(
+            self.journal.record([too_large_row(
                 TooLarge(self.by_id[frame_id], size), self.options.max_payload,
-                "use --model-input WxH, e.g. 64x64:L (the job's payload limit is 6 MB)"))
+                "use --model-input WxH, e.g. 64x64:L (the job's payload limit is 6 MB)")])
         if not index.shards:
             return
         name, found, _ = current_job(self.sagemaker, batch)

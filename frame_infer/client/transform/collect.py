@@ -4,7 +4,7 @@ Batch Transform writes the container's 200 answer to one shard as ``<shard>.out`
 the job's ``S3OutputPath`` and uploads nothing for a shard whose request failed (the job
 then ends Failed). Each ``.out`` holds the service's ``{"predictions": [...]}`` for the
 shard's frames; they become rows exactly as ``predict`` makes them from a response
-(``predict.rows_from_response``). Frames of shards without an output get the
+(``engine.rows_from_response``). Frames of shards without an output get the
 ``transform_failed`` error, which is not final: a rerun sends them in a new job.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ import logging
 import sys
 import time
 
-from model_handler.wire import error_body
+from model_handler.wire import TRANSFORM_FAILED, error_body
 
 from ...s3 import S3Location
 from ..journal import is_final, row_key
-from ..predict import rows_from_response
+from ..engine import rows_from_response
 from ..targets.base import parse_answer
 from .jobs import TERMINAL, describe, output_location
 from .shards import ShardIndex
@@ -70,7 +70,7 @@ def failed_rows(job: dict, shards: list[str], index: ShardIndex, frames_by_id: d
         message = (f"transform job {name} ended {status} without an output for {shard} "
                    f"({reason}); its log is in CloudWatch, /aws/sagemaker/TransformJobs. "
                    "Rerun the same command: a new job sends these frames again")
-        rows += [{**frames_by_id[i].row(), **error_body("transform_failed", message)}
+        rows += [{**frames_by_id[i].row(), **error_body(TRANSFORM_FAILED, message)}
                  for i in index.shards[shard] if i in frames_by_id]
     return rows
 

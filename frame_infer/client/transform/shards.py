@@ -23,7 +23,7 @@ from model_handler.wire import MULTIPART
 
 from ...s3 import S3Location
 from ..payload import TooLarge, pack
-from ..sources import FrameRef
+from ..items import Item
 
 SHARD_NAME = "shard-{:06d}"
 INDEX_VERSION = 1
@@ -74,8 +74,8 @@ def read_index(s3, out: S3Location, batch: str) -> ShardIndex | None:
     return ShardIndex.from_json(body)
 
 
-def upload_shards(s3, out: S3Location, batch: str, frames: list[FrameRef],
-                  read: Callable[[FrameRef], bytes], frames_per_shard: int,
+def upload_shards(s3, out: S3Location, batch: str, frames: list[Item],
+                  read: Callable[[Item], bytes], frames_per_shard: int,
                   max_payload: int) -> ShardIndex:
     """Pack ``frames`` into shards under ``inputs/<batch>/`` and write the index last.
 
@@ -90,7 +90,7 @@ def upload_shards(s3, out: S3Location, batch: str, frames: list[FrameRef],
     prefix = input_prefix(out, batch)
     for item in pack(frames, read, frames_per_shard, max_payload):
         if isinstance(item, TooLarge):
-            index.too_large[item.frame.id] = item.size
+            index.too_large[item.item.id] = item.size
             continue
         name = SHARD_NAME.format(len(index.shards))
         body, index.content_type = item.encode(boundary)
@@ -98,7 +98,7 @@ def upload_shards(s3, out: S3Location, batch: str, frames: list[FrameRef],
         # a multipart Content-Type on the upload itself invites servers to parse it.
         s3.put_object(Bucket=out.bucket, Key=prefix.key(name), Body=body,
                       ContentType="application/octet-stream")
-        index.shards[name] = [f.id for f in item.frames]
+        index.shards[name] = [f.id for f in item.items]
     if not index.content_type:  # no shard at all: still a valid, empty batch
         index.content_type = f"{MULTIPART}; boundary={boundary}"
     s3.put_object(Bucket=out.bucket, Key=index_key(out, batch), Body=index.to_json(),
