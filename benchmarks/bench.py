@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
+import json
 import shutil
 import subprocess
 import sys
@@ -109,17 +109,19 @@ def run_command(server: LocalMMS, model: str, video: Path, work: Path, *extra: s
     command = [str(Path(sys.executable).with_name("frame-infer")), "run", str(video),
                "--out", str(Path(tempfile.mkdtemp(dir=work))), "--endpoint",
                f"{server.inference_url}/predictions/{model}", "--no-progress",
-               "--frames-per-request", "16", "--concurrency", "4", *extra]
+               "--frames-per-request", "16", "--concurrency", "4", "--json", *extra]
     with CpuMeter(server) as cpu:
         done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:  # 0 only when every frame has its prediction
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n"
                            f"{done.stderr[-2000:]}")
-    summary = re.search(r"(\d+) frames; (.*?); total", done.stdout)
-    if not summary:
-        raise RuntimeError(f"no summary line in the output of {' '.join(command)}:\n"
-                           f"{done.stdout[-2000:]}")
-    return {"wall_s": cpu.wall, "frames": int(summary[1]), "steps": summary[2],
+    try:  # --json: stdout is the command's one JSON object (docs/API.md)
+        result = json.loads(done.stdout)
+    except ValueError:
+        raise RuntimeError(f"no JSON summary in the output of {' '.join(command)}:\n"
+                           f"{done.stdout[-2000:]}") from None
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in result["seconds"].items())
+    return {"wall_s": cpu.wall, "frames": result["frames"], "steps": steps,
             "cpu_s": cpu.seconds}
 
 
