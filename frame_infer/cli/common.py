@@ -123,21 +123,47 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_face_arguments(parser: argparse.ArgumentParser) -> None:
-    """The face flags of ``extract`` and ``run``; defaults from :class:`FaceOptions`."""
-    from ..client.faces import FaceOptions
+    """The face flags of ``extract``, ``run`` and ``predict``; defaults from
+    :class:`FaceOptions` (written once, there)."""
+    from ..client.faces import DETECTORS, FaceOptions
 
     d = FaceOptions()
     parser.add_argument("--faces", action="store_true",
-                        help="find faces (OpenCV Haar cascade) in every frame and predict "
-                             "each face crop: one result row per face, one 'no face' row "
-                             "per frame without any")
+                        help="find faces in every frame (or photo) and predict each face "
+                             "crop: one result row per face, one 'no face' row per frame "
+                             "without any")
+    parser.add_argument("--detector", choices=DETECTORS, default=d.detector,
+                        help=f"--faces: {d.detector} (MediaPipe's CNN, the default) or haar "
+                             "(OpenCV's cascade, for comparison)")
+    parser.add_argument("--score-threshold", type=fraction, default=d.score_threshold,
+                        metavar="SCORE",
+                        help=f"--faces, blazeface: the least detection score a face needs "
+                             f"({d.score_threshold})")
+    parser.add_argument("--min-face", type=at_least(8), default=d.min_face, metavar="PIXELS",
+                        help="--faces, blazeface: the smallest face searched for; frames "
+                             "that can hold smaller faces are also searched in tiles "
+                             "(default: 20 px in frames of 1000 px or more, else one pass)")
+    parser.add_argument("--max-tiles", type=at_least(0), default=d.max_tiles, metavar="N",
+                        help=f"--faces, blazeface: at most N tiles per frame, the bound on "
+                             f"work per frame ({d.max_tiles}; 0: no tiles)")
     parser.add_argument("--face-margin", type=float, default=d.margin, metavar="FRACTION",
                         help="--faces: margin around the square face box, as a fraction of "
                              f"its side, on every side ({d.margin})")
     parser.add_argument("--detect-width", type=at_least(48), default=d.detect_width,
                         metavar="PIXELS",
-                        help=f"--faces: width of the copy faces are searched in "
+                        help=f"--faces, haar: width of the copy faces are searched in "
                              f"({d.detect_width})")
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number above 0 and below 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0 and below 1")
+    return value
 
 
 def face_options(args: argparse.Namespace):
@@ -146,7 +172,9 @@ def face_options(args: argparse.Namespace):
 
     if not args.faces:
         return None
-    return FaceOptions(detect_width=args.detect_width, margin=args.face_margin)
+    return FaceOptions(detector=args.detector, score_threshold=args.score_threshold,
+                       min_face=args.min_face, max_tiles=args.max_tiles,
+                       detect_width=args.detect_width, margin=args.face_margin)
 
 
 def predict_options(args: argparse.Namespace):
@@ -193,6 +221,8 @@ def print_summary(summary, stream=None) -> None:
     if summary.unfinished:
         print(f"{summary.unfinished} frames have no answer from the service: rerun the same "
               "command to send them again", file=sys.stderr)
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def print_job(result, stream=None) -> None:

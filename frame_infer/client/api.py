@@ -30,7 +30,7 @@ from typing import Any, Iterable, Union
 from ..errors import InputError
 from .faces import FaceOptions
 from .engine import Engine, Rows
-from .items import Item
+from .items import Item, Kind
 from .job import JobResult, run_job
 from .options import JobOptions, PredictOptions
 from .predict import run_predict
@@ -57,10 +57,19 @@ class ImageResult:
     error: dict | None = None
     source: str | None = None
     """The path, when the image was given as one."""
+    face: int | None = None
+    """``predict(..., faces=True)``: the face's number in its image (left to right);
+    None for an image without a face (then ``no_face`` is True)."""
+    box: tuple[int, int, int, int] | None = None
+    """``faces=True``: (x, y, w, h) of the face in the image's pixels."""
+    detection_score: float | None = None
+    """``faces=True``: the detector's confidence (BlazeFace), None for the cascade."""
+    no_face: bool = False
+    """``faces=True``: the image has no face (no label, no error)."""
 
     @property
     def ok(self) -> bool:
-        """True for a prediction, False for an error."""
+        """True for a prediction (or an image without a face), False for an error."""
         return self.error is None
 
 
@@ -94,11 +103,36 @@ def encode_image(image: ImageInput) -> bytes:
     return out.getvalue()
 
 
-def _result(index: int, row: dict, source: str | None) -> ImageResult:
+def _result(item: Item, row: dict, source: str | None) -> ImageResult:
+    where = {"face": item.face, "box": item.box, "detection_score": item.detection_score,
+             "no_face": item.kind is Kind.NO_FACE}
     if "error" in row:
-        return ImageResult(index, row["id"], error=row["error"], source=source)
-    return ImageResult(index, row["id"], label=row["label"], score=row["score"],
-                       probabilities=row["probabilities"], source=source)
+        return ImageResult(item.index, row["id"], error=row["error"], source=source, **where)
+    if "label" not in row:  # an image without a face
+        return ImageResult(item.index, row["id"], source=source, **where)
+    return ImageResult(item.index, row["id"], label=row["label"], score=row["score"],
+                       probabilities=row["probabilities"], source=source, **where)
+
+
+def _face_items(datas: list[bytes], sources: list[str | None], options: FaceOptions
+                ) -> tuple[list[Item], dict[tuple, bytes]]:
+    """The items of the faces in ``datas`` (a NO_FACE item for an image without one) and
+    each face's crop bytes by item key."""
+    from .faces import FaceDetector
+    from .photos import decode_rgb
+
+    detector = FaceDetector(options)
+    items, crops = [], {}
+    for index, (data, source) in enumerate(zip(datas, sources)):
+        found = detector.faces(decode_rgb(data, source or f"image {index}"))
+        if not found:
+            items.append(Item(index, 0.0, Kind.NO_FACE))
+        for number, crop in enumerate(found):
+            item = Item(index, 0.0, Kind.FACE, face=number, box=crop.box,
+                        detection_score=crop.score)
+            items.append(item)
+            crops[item.key] = crop.data
+    return items, crops
 
 
 class Client:
@@ -135,27 +169,38 @@ class Client:
         if close is not None:
             close()
 
-    def predict(self, images: Iterable[ImageInput]) -> list[ImageResult]:
-        """One :class:`ImageResult` per image, in input order.
+    def predict(self, images: Iterable[ImageInput],
+                faces: bool | FaceOptions = False) -> list[ImageResult]:
+        """One :class:`ImageResult` per image, in input order; with ``faces`` (True or a
+        :class:`FaceOptions`) one per face found, in image then face order, and one with
+        ``no_face`` for an image without a face (the detector and crops of ``--faces``).
 
-        Images go out in multi-image requests of ``batch_size``, ``concurrency`` at a
-        time. An image the service cannot read gets its own error; a request that fails
-        after every retry gives its images the error ``request_failed``.
+        Images (or face crops) go out in multi-image requests of ``batch_size``,
+        ``concurrency`` at a time. An image the service cannot read gets its own error;
+        a request that fails after every retry gives its images ``request_failed``.
 
         >>> client.predict([Path("a.jpg"), pil_image, array])[0].label  # doctest: +SKIP
         'happiness'
+        >>> [(r.face, r.label) for r in client.predict(["group.jpg"], faces=True)]
+        ... # doctest: +SKIP
+        [(0, 'happy'), (1, 'neutral'), (2, 'surprise')]
         """
         datas, sources = [], []
         for image in images:
             datas.append(encode_image(image))
             sources.append(str(image) if isinstance(image, (str, Path)) else None)
+        if faces:
+            items, by_key = _face_items(datas, sources, FaceOptions() if faces is True
+                                        else faces)
+        else:
+            items = [Item(i, 0.0) for i in range(len(datas))]
+            by_key = {item.key: data for item, data in zip(items, datas)}
         reader = FrameReader(resize_to=self.options.resize_to)
         rows = Rows()
         engine = Engine(self.target, rows, replace(self.options, by_reference=False), reader,
                         too_large_fix="send a smaller image or set resize_to")
-        engine.run([Item(i, 0.0) for i in range(len(datas))],
-                   lambda item: reader.prepare(datas[item.index]))
-        return [_result(i, rows.rows[(i, None)], sources[i]) for i in range(len(datas))]
+        engine.run(items, lambda item: reader.prepare(by_key[item.key]))
+        return [_result(item, rows.rows[item.key], sources[item.index]) for item in items]
 
     def predict_frames(self, source: str | Path, out: str | Path) -> PredictSummary:
         """``frame-infer predict``: every frame of a frames folder or ``s3://`` prefix,

@@ -120,10 +120,11 @@ def from_manifest(frame: Frame, locate) -> list[Item]:
     fields (``{"path": ...}`` or ``{"s3_bucket": ..., "s3_key": ...}``)."""
     if frame.faces is None:
         return [Item(frame.index, frame.timestamp, **locate(frame.file, frame.s3_key))]
+    file = frame.file if frame.extra.get("photo") else None  # a photo's row keeps its name
     if not frame.faces:
-        return [Item(frame.index, frame.timestamp, Kind.NO_FACE)]
+        return [Item(frame.index, frame.timestamp, Kind.NO_FACE, file=file)]
     return [Item(frame.index, frame.timestamp, Kind.FACE, face=entry["face"],
-                 box=tuple(entry["box"]), detection_score=entry.get("score"),
+                 box=tuple(entry["box"]), detection_score=entry.get("score"), file=file,
                  **locate(entry["file"], entry.get("s3_key")))
             for entry in frame.faces]
 

@@ -94,6 +94,7 @@ def _manifest_entry(line: str, location: S3Location, number: int) -> Frame:
         return Frame(index=int(entry["index"]), timestamp=float(entry["timestamp"]),
                      file=str(entry["file"]), size=int(entry.get("size", 0)),
                      sha256=str(entry.get("sha256", "")), s3_key=entry.get("s3_key"),
+                     extra=entry["extra"] if isinstance(entry.get("extra"), dict) else {},
                      faces=faces)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{location.uri(MANIFEST_NAME)} line {number} is not a manifest entry "

@@ -71,6 +71,17 @@ class PredictSummary:
             return ExitCode.INCOMPLETE
         return ExitCode.IMAGE_ERRORS
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know although nothing failed: a job with faces in which
+        no frame had any (not a silent success: the likely reason and what to try)."""
+        if self.faces and self.rows and self.no_face == self.rows:
+            return [f"no face was found in any of the {self.rows} frames: faces may be "
+                    "smaller than the detector looks for, turned away, or absent; try "
+                    "--min-face 20 (small faces), a lower --score-threshold, or "
+                    "--detector haar"]
+        return []
+
     def to_json(self) -> dict:
         """The machine-readable form (docs/API.md, "Machine-readable output")."""
         return {"rows": self.rows, "predicted": self.predicted, "errors": self.errors,
@@ -82,7 +93,7 @@ class PredictSummary:
                 "predictions": str(self.output) if self.output else None,
                 "error_codes": {code: {"rows": n, "sample": sample}
                                 for code, (n, sample) in self.error_codes.items()},
-                "first_failure": self.first_failure}
+                "first_failure": self.first_failure, "warnings": self.warnings}
 
 
 def error_codes(rows: list[dict]) -> dict[str, tuple[int, str]]:
