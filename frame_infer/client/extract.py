@@ -134,10 +134,11 @@ def _frame(out_dir: Path, k: int, rate: Fraction, source_time: Fraction, data: b
                  extra={"source_time": float(source_time)}, faces=faces)
 
 
-def _face_entries(out_dir: Path, k: int, crops: list) -> list[dict]:
-    """Write frame ``k``'s face crops; their manifest entries."""
+def _face_entries(out_dir: Path, k: int, crops: list, persons: list[int]) -> list[dict]:
+    """Write frame ``k``'s face crops; their manifest entries (``persons``: each face's
+    track id, :mod:`.tracks`)."""
     entries = []
-    for number, crop in enumerate(crops):
+    for number, (crop, person) in enumerate(zip(crops, persons)):
         name = f"{FACES_DIR}/{face_file_id(k, number)}.jpg"
         (out_dir / name).write_bytes(crop.data)
         entry = {"face": number, "box": list(crop.box), "crop": list(crop.crop),
@@ -145,6 +146,7 @@ def _face_entries(out_dir: Path, k: int, crops: list) -> list[dict]:
                  "sha256": hashlib.sha256(crop.data).hexdigest()}
         if crop.score is not None:  # the detector's confidence (BlazeFace gives one)
             entry["score"] = crop.score
+        entry["person"] = person
         entries.append(entry)
     return entries
 
@@ -156,7 +158,16 @@ def _encode_and_detect(bgr, pixels: _Pixels, detector) -> tuple[bytes, list]:
 def _with_faces(samples, out_dir: Path, rate: Fraction, pixels: _Pixels, detector,
                 emit) -> None:
     """Encode and detect on a pool of threads (OpenCV and Pillow release the GIL, so
-    every core works), emitting frames in order as their work completes."""
+    every core works), emitting frames in order as their work completes; the faces get
+    their person ids as they are emitted (tracking needs frame order)."""
+    from .tracks import FaceTracker
+
+    tracker = FaceTracker(float(rate))
+
+    def entries(k: int, crops: list) -> list[dict]:
+        persons = tracker.update([c.box for c in crops], [c.data for c in crops])
+        return _face_entries(out_dir, k, crops, persons)
+
     (out_dir / FACES_DIR).mkdir(exist_ok=True)
     threads = detector.options.threads
     pending: deque = deque()  # (k, source time, future), in frame order
@@ -172,12 +183,11 @@ def _with_faces(samples, out_dir: Path, rate: Fraction, pixels: _Pixels, detecto
                 while pending and (pending[0][2].done() or len(pending) > 2 * threads):
                     k0, time0, future = pending.popleft()
                     data, crops = future.result()
-                    emit(_frame(out_dir, k0, rate, time0, data,
-                                _face_entries(out_dir, k0, crops)))
+                    emit(_frame(out_dir, k0, rate, time0, data, entries(k0, crops)))
             while pending:
                 k0, time0, future = pending.popleft()
                 data, crops = future.result()
-                emit(_frame(out_dir, k0, rate, time0, data, _face_entries(out_dir, k0, crops)))
+                emit(_frame(out_dir, k0, rate, time0, data, entries(k0, crops)))
         finally:
             for _, _, future in pending:
                 future.cancel()

@@ -125,6 +125,7 @@ def from_manifest(frame: Frame, locate) -> list[Item]:
         return [Item(frame.index, frame.timestamp, Kind.NO_FACE, file=file)]
     return [Item(frame.index, frame.timestamp, Kind.FACE, face=entry["face"],
                  box=tuple(entry["box"]), detection_score=entry.get("score"), file=file,
+                 person=entry.get("person"),
                  **locate(entry["file"], entry.get("s3_key")))
             for entry in frame.faces]
 

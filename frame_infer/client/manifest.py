@@ -17,9 +17,10 @@ MANIFEST_NAME = "manifest.jsonl"
 FACES_DIR = "faces"
 """Subfolder of the frames folder holding the face crops."""
 FACE_KEYS = ("face", "box", "crop", "file", "size", "sha256")
-OPTIONAL_FACE_KEYS = ("s3_key", "score")
+OPTIONAL_FACE_KEYS = ("s3_key", "score", "person")
 """``s3_key``: written by ``upload``, where the crop is in the bucket; ``score``: the
-detector's confidence, when it gives one."""
+detector's confidence, when it gives one; ``person``: the face's track id (``tracks``:
+the same for one person across frames, from 1)."""
 
 
 @dataclass
@@ -108,6 +109,10 @@ def _check(frame: Frame, root: Path) -> str | None:
             if score is not None and (isinstance(score, bool) or not isinstance(score, float)
                                       or not 0 <= score <= 1):
                 return f"faces[{number}] score {score!r} is not a number in 0..1"
+            person = entry.get("person")
+            if person is not None and (isinstance(person, bool) or not isinstance(person, int)
+                                       or person < 1):
+                return f"faces[{number}] person {person!r} is not a whole number >= 1"
             problem = _check_file(entry["file"], root)
             if problem:
                 return problem

@@ -8,11 +8,14 @@ a video needs PyAV (imported when called).
 :func:`make_face_video` builds a video of real faces instead (two public-domain
 photographs, :func:`real_face_photos`, slowly panned and zoomed, then a stretch without
 a face), whose right answer per second is known: for face detection and emotion models.
+:func:`make_two_person_video` puts the same two people side by side, swapping places and
+one briefly hidden: for tracking people (``tracks``) and per-person reports.
 """
 from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -239,5 +242,83 @@ def make_face_video(path, photos=None, seconds_each: float = 4.0,
         return _ken_burns(rgba[segment], step / max(1, per_photo - 1), backdrop)
 
     count = per_photo * len(rgba) + blank
+    return _write_video(path, [Fraction(i) / rate for i in range(count)], 1 / rate, rate,
+                        size, codec, draw)
+
+
+HOPPER_FACE = (98, 58, 330)
+"""(x, y, side) of the square around Grace Hopper's face in matplotlib's 512×600 photo:
+the face (BlazeFace box ``(158, 118, 210, 210)``) fills about 64 % of it, as the
+astronaut's face fills the packaged 192×192 crop."""
+
+
+@dataclass(frozen=True)
+class TwoPersonSchedule:
+    """Where the two people of :func:`make_two_person_video` are, in seconds.
+
+    Astronaut (smiling) starts on the left, Grace Hopper (neutral) on the right; from
+    ``swap`` to ``swap + swap_seconds`` they trade places (the astronaut passing above,
+    Hopper below, so both stay visible), then Hopper is hidden from ``hide`` to
+    ``hide + hide_seconds`` (her place left empty)."""
+
+    seconds: float = 8.0
+    swap: float = 3.0
+    swap_seconds: float = 1.0
+    hide: float = 5.5
+    hide_seconds: float = 0.5
+
+    def progress(self, t: float) -> float:
+        """0 before the swap, 1 after it, in between during it."""
+        return min(1.0, max(0.0, (t - self.swap) / self.swap_seconds))
+
+    def hidden(self, t: float) -> bool:
+        """Whether Hopper is hidden at ``t``."""
+        return self.hide <= t < self.hide + self.hide_seconds
+
+    def astronaut_left(self, t: float) -> bool:
+        """Whether the astronaut is the left one of the two at ``t``."""
+        return self.progress(t) < 0.5
+
+
+def two_person_photos() -> tuple[Image.Image, Image.Image]:
+    """(astronaut, Grace Hopper) as square portraits of the same framing."""
+    astronaut, hopper = real_face_photos()
+    x, y, side = HOPPER_FACE
+    return astronaut, hopper.crop((x, y, x + side, y + side))
+
+
+def make_two_person_video(path, schedule: TwoPersonSchedule = TwoPersonSchedule(), fps=30,
+                          size: tuple[int, int] = (640, 480), codec: str | None = None
+                          ) -> Path:
+    """Two real people side by side (:func:`two_person_photos`) on a dark gradient, who
+    swap places and of whom one is briefly hidden, as ``schedule`` says; each bobs a
+    little so no two frames are alike. The right answer per person and second is known:
+    the astronaut reads happy, Grace Hopper neutral, whichever side they are on."""
+    rate = frame_rate(fps)
+    width, height = size
+    side = round(min(width, height) * 0.42)  # the face is ~60 % of it: ~120 px in 480p
+    background = (_background(size).astype(np.float32) * 0.6).astype(np.uint8)
+    portraits = [np.asarray(photo.resize((side, side), Image.BILINEAR))
+                 for photo in two_person_photos()]
+    left, right = width * 0.27, width * 0.73
+    lift = (height - side) / 2 - 4  # how far from the middle they pass each other
+
+    def draw(number: int) -> np.ndarray:
+        t = float(Fraction(number) / rate)
+        p = schedule.progress(t)
+        frame = background.copy()
+        for who, portrait in enumerate(portraits):  # 0: astronaut, 1: Hopper
+            if who == 1 and schedule.hidden(t):
+                continue
+            start, end = (left, right) if who == 0 else (right, left)
+            cx = start + (end - start) * p
+            cy = height / 2 + (-1 if who == 0 else 1) * lift * math.sin(math.pi * p) \
+                + 6 * math.sin(2 * math.pi * (t / 2.5 + who / 3))
+            x0 = min(max(0, round(cx - side / 2)), width - side)
+            y0 = min(max(0, round(cy - side / 2)), height - side)
+            frame[y0:y0 + side, x0:x0 + side] = portrait
+        return frame
+
+    count = round(Fraction(schedule.seconds).limit_denominator(1000) * rate)
     return _write_video(path, [Fraction(i) / rate for i in range(count)], 1 / rate, rate,
                         size, codec, draw)
