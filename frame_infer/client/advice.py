@@ -6,8 +6,9 @@ cause of a failed run is on the screen, not only in the output files.
 from __future__ import annotations
 
 FIXES = {
-    "request_failed": "the endpoint did not answer (or was down): check it is up and the URL "
-                      "is right (`frame-infer serve` prints it), then rerun the same command",
+    "request_failed": "no usable answer for these frames (the message says why: no answer "
+                      "at all, an error for the whole request, or an answer that left them "
+                      "out): fix that, then rerun the same command (it sends only these)",
     "model_not_found": "no such model at that URL: check the model name in --endpoint",
     "model_unavailable": "the model has no live worker (or its queue is full): check the "
                          "server, then rerun the same command",
@@ -17,8 +18,9 @@ FIXES = {
                        "--by-reference, or a larger --max-payload if the server takes it",
     "request_too_large": "a frame is over the server's request limit: use --model-input WxH "
                          "or --by-reference",
-    "bad_response": "the endpoint answered something that is not this service's JSON: "
-                    "check --endpoint points at the model",
+    "bad_response": "the endpoint answered something that is not this service's JSON (or "
+                    "a score that is not a number, such as NaN): check --endpoint points at "
+                    "the model; a rerun sends these frames again",
     "invalid_image": "the frame file is not a readable image: re-extract the frames "
                      "(then rerun with --retry-errors)",
     "image_too_large": "the frame has more pixels than the model's max_image_pixels, or the "

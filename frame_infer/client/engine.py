@@ -12,14 +12,19 @@ It owns, in this order:
 4. bounded submission: at most ``2 x concurrency`` requests in flight, so frames are read
    only as fast as answers come back;
 5. retries with backoff on throttling, 404 while a model registers, 5xx and transport
-   errors; a 413 splits a request in half; a request that fails every attempt gives its
-   items ``request_failed`` (not final: a rerun sends them again); after
-   ``give_up_after`` such requests in a row the rest are not sent (a wrong URL must not
-   take minutes to report);
+   errors: counted (``RetryPolicy.max_attempts``) until the endpoint has answered once,
+   then for ``RetryPolicy.outage_budget`` seconds per outage (a server restart is ridden
+   out); a 404/405 before any answer is diagnosed by the target (``diagnose``: the
+   management port, a model that is not served, no ``/predictions/NAME``), which stops
+   the run with an ``EndpointError`` naming the cause; a 413 splits a request in half; a
+   request that fails every attempt gives its items ``request_failed`` (not final: a
+   rerun sends them again); after ``give_up_after`` such requests in a row the rest are
+   not sent (a wrong URL must not take minutes to report);
 6. draining: an error in the loop cancels what has not started and is raised.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -33,7 +38,7 @@ from .items import Item
 from .options import PredictOptions
 from .payload import Packer, Request, TooLarge
 from .sources import FrameReader
-from .targets import RETRYABLE_STATUS, TransportError
+from .targets import RETRYABLE_STATUS, EndpointError, TransportError
 
 
 def error_rows(items: list[Item], code: str, message: str) -> list[dict]:
@@ -48,13 +53,16 @@ def too_large_row(too_large: TooLarge, limit: int, fix: str) -> dict:
 
 
 def _prediction(entry: dict) -> dict | None:
-    """``label``, ``score``, ``probabilities`` of a well-formed entry; None otherwise."""
+    """``label``, ``score``, ``probabilities`` of a well-formed entry; None otherwise
+    (NaN and infinities included: they are not JSON, and not a probability)."""
     try:
         probabilities = {str(k): float(v) for k, v in entry["probabilities"].items()}
-        return {"label": str(entry["label"]), "score": float(entry["score"]),
-                "probabilities": probabilities}
+        score = float(entry["score"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+    if not all(math.isfinite(v) for v in (score, *probabilities.values())):
+        return None
+    return {"label": str(entry["label"]), "score": score, "probabilities": probabilities}
 
 
 def rows_from_response(items: list[Item], body: dict) -> list[dict]:
@@ -140,6 +148,10 @@ class Engine:
         self._lock = threading.Lock()
         self._requests = self._answered = self._failed = self._failed_in_a_row = 0
         self._last_failure = ""
+        self._outage_since: float | None = None
+        """monotonic time of the first retryable failure since the last answer."""
+        self._diagnosis_lock = threading.Lock()
+        self._diagnosis: tuple | EndpointError | None = None
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, items: Iterable[Item], read: Callable[[Item], bytes] | None,
@@ -204,6 +216,8 @@ class Engine:
     # -- one request ---------------------------------------------------------------------
     def _settle(self, answered: bool, failure: str = "") -> None:
         with self._lock:
+            if answered:
+                self._outage_since = None
             self._failed_in_a_row = 0 if answered else self._failed_in_a_row + 1
             if not answered:
                 self._failed += 1
@@ -227,9 +241,9 @@ class Engine:
         body, content_type = request.encode()
         policy = self.options.retry
         last, attempts = "no attempt made", 0
-        for attempt in range(policy.max_attempts):
-            if attempt:
-                time.sleep(policy.delay(attempt))
+        while attempts == 0 or self._again(policy, attempts):
+            if attempts:
+                time.sleep(self._pause(policy, attempts))
             attempts += 1
             with self._lock:
                 self._requests += 1
@@ -239,6 +253,7 @@ class Engine:
                 last = str(exc)
                 if not exc.retryable:
                     break
+                self._outage()
                 continue
             if status == 200:
                 with self._lock:
@@ -254,14 +269,60 @@ class Engine:
                 return
             error = contract_error(status, answer)["error"]
             last = f"HTTP {status}: {error['message']}"
+            if status in (404, 405) and (hint := self._diagnose(status)):
+                last = f"{last} ({hint})"
             if status not in RETRYABLE_STATUS:
                 self._settle(True)  # an answer, not an outage: no reason to stop sending
                 self.sink.record(error_rows(request.items, error["code"],
                                             f"{last} (from {self.target.describe()})"))
                 return
+            self._outage()
         self._settle(False, last)
+        with self._lock:
+            since = self._outage_since
         plural = "s" if attempts != 1 else ""
+        over = (f" over {time.monotonic() - since:.0f}s" if since is not None and
+                time.monotonic() - since >= 1 else "")
         self.sink.record(error_rows(
             request.items, REQUEST_FAILED,
-            f"{self.target.describe()} failed after {attempts} attempt{plural}: {last}; "
-            "rerun the same command to retry these frames"))
+            f"{self.target.describe()} failed after {attempts} attempt{plural}{over}: "
+            f"{last}; rerun the same command to retry these frames"))
+
+    # -- outages and wrong URLs ----------------------------------------------------------
+    def _outage(self) -> None:
+        """A retryable failure: start the outage clock unless it runs already."""
+        with self._lock:
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+
+    def _riding(self, policy) -> bool:
+        """True while an outage after the endpoint's first answer is within the budget."""
+        with self._lock:
+            return (self._answered > 0 and self._outage_since is not None and
+                    time.monotonic() - self._outage_since < policy.outage_budget)
+
+    def _again(self, policy, attempts: int) -> bool:
+        return attempts < policy.max_attempts or self._riding(policy)
+
+    def _pause(self, policy, attempts: int) -> float:
+        delay = policy.delay(attempts)
+        if attempts >= policy.max_attempts:  # riding out: poll, do not back off further
+            delay = min(max(delay, 0.05), policy.outage_poll)
+        return delay
+
+    def _diagnose(self, status: int) -> str | None:
+        """Once, when the endpoint answers 404/405 before any 200: the target's reading of
+        it (``EndpointError`` when the URL is surely wrong, raised to stop the run)."""
+        diagnose = getattr(self.target, "diagnose", None)
+        with self._lock:
+            if self._answered or diagnose is None:
+                return None
+        with self._diagnosis_lock:
+            if self._diagnosis is None:
+                try:
+                    self._diagnosis = (diagnose(status) or "",)
+                except EndpointError as exc:
+                    self._diagnosis = exc
+            if isinstance(self._diagnosis, EndpointError):
+                raise self._diagnosis
+            return self._diagnosis[0] or None

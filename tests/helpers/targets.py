@@ -100,14 +100,16 @@ def predicted_row(frame) -> dict:
             "probabilities": entry["probabilities"]}
 
 
-def options(batch_size=8, concurrency=1, attempts=3, resize_to=None, **more
-            ) -> PredictOptions:
+def options(batch_size=8, concurrency=1, attempts=3, resize_to=None, budget=0.0,
+            **more) -> PredictOptions:
     """Options that never sleep between attempts and show no progress bar. Frames go as
     stored unless ``resize_to`` says otherwise: the fakes' answers name no model input,
-    and the "auto" mode's small first request is tested on its own."""
+    and the "auto" mode's small first request is tested on its own. ``budget`` is the
+    retry policy's ``outage_budget`` (0: attempts are only counted)."""
     return PredictOptions(batch_size=batch_size, concurrency=concurrency, progress=False,
                           retry=RetryPolicy(max_attempts=attempts, base_delay=0,
-                                            max_delay=0), resize_to=resize_to, **more)
+                                            max_delay=0, outage_budget=budget),
+                          resize_to=resize_to, **more)
 
 
 # -- behaviours ------------------------------------------------------------------------

@@ -6,14 +6,18 @@
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from ...errors import InputError
-from .base import RETRYABLE_STATUS, RetryPolicy, Target, TransportError, parse_answer
+from .base import (RETRYABLE_STATUS, EndpointError, RetryPolicy, Target, TransportError,
+                   parse_answer)
 from .http import HttpTarget
 from .sagemaker import SageMakerTarget
 from .sagemaker_async import AsyncSageMakerTarget
 
-__all__ = ["RETRYABLE_STATUS", "AsyncSageMakerTarget", "HttpTarget", "RetryPolicy",
-           "SageMakerTarget", "Target", "TransportError", "make_target", "parse_answer"]
+__all__ = ["RETRYABLE_STATUS", "AsyncSageMakerTarget", "EndpointError", "HttpTarget",
+           "RetryPolicy", "SageMakerTarget", "Target", "TransportError", "make_target",
+           "parse_answer"]
 
 ENDPOINT_FORMS = ("http://HOST:PORT/predictions/NAME (local MMS), sagemaker:ENDPOINT_NAME "
                   "or sagemaker-async:ENDPOINT_NAME")
@@ -36,6 +40,10 @@ def make_target(spec: str, options=None) -> Target:
                                     s3_endpoint_url=options.s3_endpoint_url,
                                     max_attempts=attempts, pool_size=pool, **kwargs)
     if spec.startswith(("http://", "https://")):
+        if urlsplit(spec).path in ("", "/"):
+            raise EndpointError(f"--endpoint {spec!r} has no model path: MMS serves a model "
+                                f"at {spec.rstrip('/')}/predictions/NAME (`frame-infer serve` "
+                                "prints the URL)")
         kwargs = {"max_payload": options.max_payload} if options.max_payload else {}
         return HttpTarget(spec, timeout=options.timeout, pool_size=pool, **kwargs)
     if kind == "sagemaker" and name:

@@ -1,0 +1,154 @@
+"""Client faults of issue 21 against the scripted fake target (no server): an outage ridden
+out by the time budget, a wrong URL still reported fast, a diagnosed wrong endpoint, NaN
+answers, manifest lines checked before sending."""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+
+from frame_infer.client.journal import JOURNAL_NAME, PREDICTIONS_NAME
+from frame_infer.client.predict import predict
+from frame_infer.client.sources import local_frames
+from frame_infer.client.targets import EndpointError
+
+from ..helpers.frames import write_frames
+from ..helpers.rows import read_rows
+from ..helpers.targets import FakeTarget, fail, mms_error, ok, options, predicted_row, status
+
+SMALL = (32, 24)
+
+
+@pytest.fixture()
+def frames(tmp_path):
+    write_frames(tmp_path / "frames", 6, size=SMALL)
+    return local_frames(tmp_path / "frames")
+
+
+def outage(seconds: float, then=None):
+    """A behaviour per call: the first call is answered; from the second on, for
+    ``seconds`` (from the second call's arrival), connection refused, 404 "Model not
+    found" and 503 in turn (what a restarting MMS gives); afterwards ``then``."""
+    then = then or ok()
+    began = []
+    kinds = [fail("connection refused"), lambda call: (404, mms_error(404)),
+             lambda call: (503, mms_error(503))]
+
+    def script(call):
+        if call.number == 1:
+            return then
+        if not began:
+            began.append(time.monotonic())
+        if time.monotonic() - began[0] < seconds:
+            return kinds[call.number % 3]
+        return then
+    return script
+
+
+def test_an_outage_after_the_first_answer_is_ridden_out_within_the_budget(frames, tmp_path):
+    """200, then 0.4 s of refused/404/503: with 2 counted attempts a request would fail;
+    the 5 s budget keeps it going until the server is back: every frame predicted."""
+    target = FakeTarget(outage(0.4))
+    summary = predict(frames, target, tmp_path / "out",
+                      options(batch_size=2, attempts=2, budget=5.0))
+    assert summary.complete and summary.unfinished == 0
+    assert read_rows(tmp_path / "out") == [predicted_row(f) for f in frames]
+    failed = [c for c in target.calls if c.status != 200]
+    assert len(failed) > 2  # more attempts than counted ones: the budget carried them
+    assert {c.status for c in failed} >= {404, 503, None}
+
+
+def test_past_the_budget_the_frames_are_left_for_a_rerun(frames, tmp_path):
+    """An outage longer than the budget: the requests end request_failed (not final),
+    their message says for how long and to rerun."""
+    target = FakeTarget(outage(60.0))
+    started = time.monotonic()
+    summary = predict(frames, target, tmp_path / "out",
+                      options(batch_size=2, attempts=2, budget=1.0))
+    assert time.monotonic() - started < 10
+    rows = read_rows(tmp_path / "out")
+    assert rows[:2] == [predicted_row(f) for f in frames[:2]]
+    assert {r["error"]["code"] for r in rows[2:]} == {"request_failed"}
+    assert "over 1s" in rows[2]["error"]["message"] and "rerun" in rows[2]["error"]["message"]
+    assert summary.exit_code == 3
+
+
+def test_an_endpoint_that_never_answered_is_given_up_on_by_count_not_by_budget(frames,
+                                                                               tmp_path):
+    """Connection refused from the start (a wrong port): a long budget does not apply,
+    the counted attempts do, so the run ends at once with exit 5."""
+    target = FakeTarget(default=fail("connection refused"))
+    started = time.monotonic()
+    summary = predict(frames, target, tmp_path / "out",
+                      options(batch_size=3, attempts=2, budget=600.0))
+    assert time.monotonic() - started < 5
+    assert len(target.calls) == 4  # two requests, two attempts each
+    assert summary.unreachable and summary.exit_code == 5
+
+
+class Diagnosing(FakeTarget):
+    """The fake target with the optional ``diagnose`` of HttpTarget, scripted."""
+
+    def __init__(self, verdict, **kwargs):
+        super().__init__(**kwargs)
+        self.verdict, self.diagnosed = verdict, []
+
+    def diagnose(self, status_code):
+        self.diagnosed.append(status_code)
+        if isinstance(self.verdict, Exception):
+            raise self.verdict
+        return self.verdict
+
+
+def test_a_wrong_endpoint_stops_the_run_with_its_cause(frames, tmp_path):
+    """404 before any answer, and the target knows the model is not served: the run stops
+    with that EndpointError (exit 2), once, not after rounds of retries."""
+    target = Diagnosing(EndpointError("no model 'ferplus' is served (served: fer)"),
+                        default=status(404))
+    with pytest.raises(EndpointError, match="served: fer") as raised:
+        predict(frames, target, tmp_path / "out", options(batch_size=3, attempts=5))
+    assert raised.value.exit_code == 2
+    assert target.diagnosed == [404] and len(target.calls) <= 2
+
+
+def test_a_hint_from_the_diagnosis_goes_into_the_message(frames, tmp_path):
+    """A diagnosis that is not sure (the model may be registering) keeps the retries and
+    puts its hint in the request_failed message."""
+    target = Diagnosing("check the name", default=status(404))
+    summary = predict(frames, target, tmp_path / "out", options(batch_size=6, attempts=2))
+    message = read_rows(tmp_path / "out")[0]["error"]["message"]
+    assert "Model not found" in message and "(check the name)" in message
+    assert len(target.calls) == 2 and summary.exit_code == 5
+
+
+def test_a_404_after_answers_is_not_diagnosed(frames, tmp_path):
+    """A 404 once the endpoint has answered is a restart, not a wrong URL."""
+    target = Diagnosing(EndpointError("must not be asked"),
+                        script=[ok(), status(404)])
+    summary = predict(frames, target, tmp_path / "out", options(batch_size=3, attempts=2))
+    assert target.diagnosed == [] and summary.complete
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_scores_are_rejected_and_never_written(frames, tmp_path, bad):
+    """An answer whose entry has a NaN/Inf score or probability: that frame gets
+    bad_response (not final), the others are predicted, and both output files stay
+    strict JSON (no NaN literal)."""
+    def answer(call):
+        code, body = ok()(call)
+        body["predictions"][1]["score"] = bad
+        body["predictions"][2]["probabilities"]["happiness"] = bad
+        return code, body
+
+    target = FakeTarget(default=answer)
+    summary = predict(frames, target, tmp_path / "out", options(batch_size=6))
+    rows = read_rows(tmp_path / "out")
+    assert [r.get("error", {}).get("code") for r in rows] == \
+        [None, "bad_response", "bad_response", None, None, None]
+    for name in (PREDICTIONS_NAME, JOURNAL_NAME):
+        for line in (tmp_path / "out" / name).read_text().splitlines():
+            json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {name}"))
+    assert all(math.isfinite(r["score"]) for r in rows if "score" in r)
+    assert summary.unfinished == 2 and summary.exit_code == 3
