@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
 MODEL  ?=
-EXTRAS := serving,models,client,deploy,test,bench
+EXTRAS := serving,models,client,deploy,test,bench,notebook
 VIDEO  ?=
 
 .PHONY: all venv java test demo bench soak clean constraints
