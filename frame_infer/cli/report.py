@@ -2,7 +2,8 @@
 
 Writes predictions.csv, summary_per_second.csv, timeline.png and summary.md beside
 predictions.jsonl and prints the per-second table; with --json, one JSON object on
-stdout instead (the table goes to stderr).
+stdout instead (the table goes to stderr). With --video, also the source video with each
+face's box, person, label and score drawn on it.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ EXAMPLES = """\
   frame-infer report out
   frame-infer report out --bucket s3://my-bucket/jobs/clip/results
   frame-infer report out --json | jq '.per_second[] | [.second, .dominant]'
+  frame-infer report out --video out/annotated.mp4 --source clip.mp4
 """
 
 
@@ -36,30 +38,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_renamed(parser, "--bucket", "--s3", type=s3_location, metavar="S3_URI",
                 help="s3://bucket/prefix: also copy the report (and predictions.jsonl) there")
     add_s3_endpoint_argument(parser)
+    parser.add_argument("--video", type=Path, metavar="OUT.mp4",
+                        help="also write the source video with each face's box, person, "
+                             "label and score drawn on it (PyAV, the source's rate and size)")
+    parser.add_argument("--source", type=Path, metavar="VIDEO",
+                        help="--video: the video the frames were cut from (default: the "
+                             "one DIR/frames records, when it does)")
     add_json_argument(parser)
 
 
-def document(directory: Path, paths) -> dict:
+def document(directory: Path, paths, annotated=None) -> dict:
     """The ``--json`` object of a written report (docs/API.md lists its keys)."""
     report = paths.report
     return {"command": "report", "exit_code": 0, "dir": str(directory),
             "rows": len(report.predictions), "frames": report.frames,
             "files": {name: str(path) for name, path in paths.named_files().items()},
             "s3_uris": list(paths.s3_uris),
-            "per_second": [s.as_dict() for s in report.seconds]}
+            "per_second": [s.as_dict() for s in report.seconds],
+            **({"annotated": annotated_json(annotated)} if annotated else {})}
+
+
+def annotated_json(video) -> dict:
+    """The ``annotated`` part of ``report --video``'s and ``run --annotate``'s ``--json``."""
+    return {"path": str(video.path), "frames": video.frames, "seconds": round(video.seconds, 3),
+            "width": video.width, "height": video.height, "fps": round(video.fps, 3)}
 
 
 def run(args: argparse.Namespace) -> int:
     from ..client.report import write_report
     from ..s3 import make_client
 
+    source = annotated = None
+    if args.video is not None:  # checked before the report is written
+        from ..client.annotate import check_output, source_video
+
+        source = source_video(args.dir, args.source)
+        check_output(args.video, source)
     client = make_client("s3", args.s3_endpoint_url) if args.bucket else None
     paths = write_report(args.dir, args.bucket, s3_client=client)
+    if args.video is not None:
+        from ..client.annotate import annotate_video
+
+        annotated = annotate_video(paths.report, source, args.video)
     human = human_stream(args.json)
     print(paths.report.table(), file=human)
     print("\nwrote " + ", ".join(str(p) for p in paths.files()), file=human)
+    if annotated is not None:
+        print(f"annotated video: {annotated.path} ({annotated.frames} frames, "
+              f"{annotated.seconds:.2f} s, from {source})", file=human)
     for uri in paths.s3_uris:
         print(f"copied {uri}", file=human)
     if args.json:
-        emit_json(document(args.dir, paths))
+        emit_json(document(args.dir, paths, annotated))
     return 0

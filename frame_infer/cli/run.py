@@ -14,6 +14,8 @@ from .output import add_json_argument
 
 EXAMPLES = """\
   frame-infer run clip.mp4 --endpoint http://127.0.0.1:8080/predictions/fer --out out --faces
+  frame-infer run clip.mp4 --endpoint http://127.0.0.1:8080/predictions/fer --out out \\
+      --faces --annotate out/annotated.mp4
   frame-infer run clip.mp4 --endpoint sagemaker:fer-endpoint --out out \\
       --bucket s3://my-bucket/jobs/clip --frames-per-request 32
 """
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="s3://bucket/prefix: upload frames and results there")
     parser.add_argument("--re-extract", action="store_true",
                         help="cut the frames again even when the folder has them")
+    parser.add_argument("--annotate", type=Path, metavar="OUT.mp4",
+                        help="after the report, write the video with each face's box, "
+                             "person, label and score drawn on it (as report --video)")
     add_face_arguments(parser)
     add_request_arguments(parser)
     add_json_argument(parser)
@@ -39,5 +44,17 @@ def run(args: argparse.Namespace) -> int:
 
     options = JobOptions(predict=predict_options(args), bucket=args.bucket,
                          re_extract=args.re_extract, faces=face_options(args))
-    result = run_job(args.video, args.out, args.endpoint, options)
-    return finish_job("run", result, args.json)
+    result = run_job(args.video, args.out, args.endpoint, options, annotate=args.annotate)
+    if result.annotated is None:
+        return finish_job("run", result, args.json)
+    from .common import job_json, print_job
+    from .output import emit_json, human_stream
+    from .report import annotated_json
+
+    video = result.annotated
+    print_job(result, human_stream(args.json))
+    print(f"annotated video: {video.path} ({video.frames} frames, {video.seconds:.2f} s)",
+          file=human_stream(args.json))
+    if args.json:
+        emit_json({**job_json("run", result), "annotated": annotated_json(video)})
+    return int(result.exit_code)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..s3 import make_client
 from . import predict as predict_step
+from .annotate import AnnotatedVideo, annotate_video, check_output
 from .extract import extract_frames
 from .items import Work
 from .manifest import manifest_path, read_manifest
@@ -37,24 +38,37 @@ class JobResult:
     report_dir: Path
     timeline_png: Path | None
     seconds: dict[str, float] = field(default_factory=dict)
-    """Wall time of each step: extract, upload, predict, report."""
+    """Wall time of each step: extract, upload, predict, report (, annotate)."""
     report: ReportPaths | None = None
     """The report's files and its value (per-second table), once every row has a result."""
+    annotated: AnnotatedVideo | None = None
+    """The annotated video (``annotate=``), once the report is written."""
 
     @property
     def exit_code(self):
         """The job's exit status: the predict step's (README, "Exit codes")."""
         return self.summary.exit_code
 
+    def dataframe(self):
+        """The results as a pandas DataFrame (``dataframe.load_results`` of the report
+        folder: one row per face per frame, or per frame); needs the ``notebook`` extra."""
+        from .dataframe import load_results
+
+        return load_results(self.report_dir)
+
 
 def run_job(video: Path | str, out: Path | str, endpoint: str,
-            options: JobOptions = JobOptions(), s3_client=None) -> JobResult:
+            options: JobOptions = JobOptions(), s3_client=None,
+            annotate: Path | str | None = None) -> JobResult:
     """Run every step for ``video`` into ``out`` against ``endpoint``; a rerun resumes.
 
     With ``options.bucket`` every S3 call of the job (upload, frames read back, the
     report's copy) goes through one client: ``s3_client``, or one made for
-    ``options.predict.s3_endpoint_url``."""
+    ``options.predict.s3_endpoint_url``. With ``annotate`` (a video path), ``video``
+    with the rows drawn on it is written there after the report (``annotate``)."""
     video, out, request = Path(video), Path(out), options.predict
+    if annotate is not None:
+        annotate = check_output(annotate, video)  # before any work, not after it
     location = options.bucket  # parsed once, in JobOptions
     if location is not None and s3_client is None:
         s3_client = make_client("s3", request.s3_endpoint_url)
@@ -95,9 +109,14 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
         paths = write_report(out, location.child("results") if location else None,
                              s3_client=s3_client)
     timings["report"] = time.monotonic() - started
+    annotated = None
+    if paths is not None and annotate is not None:
+        started = time.monotonic()
+        annotated = annotate_video(paths.report, video, annotate)
+        timings["annotate"] = time.monotonic() - started
     return JobResult(frames=frame_count, summary=summary, report_dir=out,
                      timeline_png=paths.timeline_png if paths else None, seconds=timings,
-                     report=paths)
+                     report=paths, annotated=annotated)
 
 
 def _same_mode(frames_dir: Path, faces: bool) -> bool:
