@@ -114,7 +114,9 @@ def _samples(predictions: Iterable[Prediction]) -> list[tuple[Fraction, list[Pre
                    for rows in by_index.values()), key=lambda s: s[0])
 
 
-def _caption(p: Prediction) -> str:
+def caption(p: Prediction) -> str:
+    """The text drawn for a row: ``person 3: happy 0.93`` (``face 0: ...`` untracked,
+    ``happy 0.93`` for a whole frame, ``error CODE`` for an error row)."""
     if not p.ok:
         return f"error {p.error_code}"
     who = (f"person {p.item.person}" if p.item.person is not None
@@ -161,12 +163,12 @@ def draw_rows(image, rows: list[Prediction]) -> None:
         colour = _bgr(label_colour(p.label if p.ok else None))
         if p.box is None:
             corner += 1
-            _label(image, _caption(p), 0, corner * round(36 * scale), colour, scale,
+            _label(image, caption(p), 0, corner * round(36 * scale), colour, scale,
                    text_thickness)
             continue
         x, y, w, h = p.box
         cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), colour, thickness)
-        _label(image, _caption(p), x - thickness // 2, y - thickness // 2 - 1, colour, scale,
+        _label(image, caption(p), x - thickness // 2, y - thickness // 2 - 1, colour, scale,
                text_thickness)
 
 

@@ -11,12 +11,13 @@ import pytest
 
 from frame_infer.cli import main
 from frame_infer.client.annotate import (EMOTION_COLOURS, ERROR_COLOUR, annotate_video,
-                                         box_thickness, label_colour, recorded_source)
-from frame_infer.client.records import build_report, read_report
+                                         box_thickness, caption, label_colour,
+                                         recorded_source)
+from frame_infer.client.records import build_report, read_predictions, read_report
 from frame_infer.client.samples import make_face_video
 from frame_infer.errors import InputError, NotFoundError
 
-from ..helpers.face_rows import ERROR_SAMPLE, box_of, face_rows, write_rows
+from ..helpers.face_rows import ERROR_SAMPLE, box_of, face_row, face_rows, write_rows
 from ..helpers.videos import distance, frames_bgr, video_facts
 
 SIZE, FPS = (320, 240), 30
@@ -130,3 +131,14 @@ def test_the_source_itself_is_never_overwritten(source, tmp_path):
     assert source.stat().st_size == size
     with pytest.raises(NotFoundError):
         annotate_video(build_report([]), tmp_path / "none.mp4", tmp_path / "a.mp4")
+
+
+def test_the_caption_names_the_person_or_else_the_face(tmp_path):
+    whole = {"index": 4, "id": "frame_000004", "timestamp": 0.4, "label": "happy",
+             "score": 0.5, "probabilities": {"happy": 0.5, "sad": 0.5}}
+    lines = [face_row(0, "happy", 7), face_row(1, "sad", None),
+             face_row(2, "sad", 2, "invalid_image")]
+    captions = [caption(p) for p in read_predictions(write_rows(tmp_path / "f", lines))]
+    assert captions == ["person 7: happy 0.80", "face 0: sad 0.80", "error invalid_image"]
+    assert [caption(p) for p in read_predictions(write_rows(tmp_path / "w", [whole]))] == [
+        "happy 0.50"]
