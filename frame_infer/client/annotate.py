@@ -82,7 +82,8 @@ class AnnotatedVideo:
     fps: float
     """The source stream's frame rate, given to the output stream."""
     samples: int
-    """Sampled frames (distinct row indices) whose annotations were drawn."""
+    """Sampled frames (distinct row indices) whose annotations were drawn on some frame
+    (a sample of a frame that other samples of it follow is not: the latest one is)."""
 
 
 def recorded_source(frames_dir: Path) -> Path | None:
@@ -112,6 +113,21 @@ def _samples(predictions: Iterable[Prediction]) -> list[tuple[Fraction, list[Pre
         by_index.setdefault(p.index, []).append(p)
     return sorted(((Fraction(rows[0].timestamp).limit_denominator(1_000_000), rows)
                    for rows in by_index.values()), key=lambda s: s[0])
+
+
+def sample_picker(sample_times: list[Fraction]):
+    """A function of a source frame's end (the time it leaves the screen, calls in time
+    order) giving the position in ``sample_times`` of the sample it shows: the latest one
+    taken before it left (``extract`` takes sample ``k`` from the frame on screen at its
+    time), held until the next; None before the first sample."""
+    state = {"next": 0, "shown": None}
+
+    def pick(leaves: Fraction) -> int | None:
+        while state["next"] < len(sample_times) and sample_times[state["next"]] + SLACK < leaves:
+            state["shown"], state["next"] = state["next"], state["next"] + 1
+        return state["shown"]
+
+    return pick
 
 
 def caption(p: Prediction) -> str:
@@ -247,7 +263,8 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
     samples = _samples(predictions)
     partial = out.with_name(f"{out.stem}.partial{out.suffix}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    frames, end, position, shown = 0, Fraction(0), 0, []
+    frames, end, drawn = 0, Fraction(0), set()
+    pick = sample_picker([time for time, _ in samples])
     with _open_source(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -265,15 +282,13 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
                 else:
                     encoder.bit_rate = 8 * width * height * max(1, int(rate))
                 for time, leaves, decoded in _timed_frames(container, stream):
-                    # The samples taken while this frame was on screen (extract's rule).
-                    while position < len(samples) and samples[position][0] + SLACK < leaves:
-                        shown = samples[position][1]
-                        position += 1
                     image = reformatter.reformat(decoded, format="bgr24").to_ndarray()
-                    if shown:
+                    shown = pick(leaves)
+                    if shown is not None:
                         if not image.flags.writeable:
                             image = image.copy()
-                        draw_rows(image, shown)
+                        draw_rows(image, samples[shown][1])
+                        drawn.add(shown)
                     frame = av.VideoFrame.from_ndarray(image, format="bgr24")
                     frame.pts, frame.time_base = round(time / time_base), time_base
                     output.mux(encoder.encode(frame))
@@ -287,7 +302,7 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
             partial.unlink(missing_ok=True)
             raise
     partial.replace(out)
-    return AnnotatedVideo(out, frames, float(end), width, height, float(rate), position)
+    return AnnotatedVideo(out, frames, float(end), width, height, float(rate), len(drawn))
 
 
 def source_video(out_dir, source=None) -> Path:

@@ -5,16 +5,19 @@ output decoded again. The rows are hand-written so that where each box must be i
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 
 from frame_infer.cli import main
 from frame_infer.client.annotate import (EMOTION_COLOURS, ERROR_COLOUR, annotate_video,
                                          box_thickness, caption, label_colour,
-                                         recorded_source)
+                                         recorded_source, sample_picker)
 from frame_infer.client.records import build_report, read_predictions, read_report
-from frame_infer.client.samples import make_face_video
+from frame_infer.client.extract import extract_frames
+from frame_infer.client.samples import make_face_video, make_sample_video, make_vfr_video
 from frame_infer.errors import InputError, NotFoundError
 
 from ..helpers.face_rows import ERROR_SAMPLE, box_of, face_row, face_rows, write_rows
@@ -142,3 +145,33 @@ def test_the_caption_names_the_person_or_else_the_face(tmp_path):
     assert captions == ["person 7: happy 0.80", "face 0: sad 0.80", "error invalid_image"]
     assert [caption(p) for p in read_predictions(write_rows(tmp_path / "w", [whole]))] == [
         "happy 0.50"]
+
+
+@pytest.mark.parametrize("fps", [7, 30, 45])
+def test_each_source_frame_shows_the_sample_extract_took_from_it(tmp_path, fps):
+    """The real ``extract`` at a rate that does not divide the source's (7), the same (30)
+    and faster (45): every source frame shows the latest sample taken from it, or, when
+    none was, the latest one before it (held)."""
+    video = make_sample_video(tmp_path / "v.mp4", seconds=2, fps=30, size=(160, 120))
+    frames = extract_frames(video, tmp_path / "frames", fps=fps, progress=False)
+    times = [Fraction(f.timestamp).limit_denominator(1_000_000) for f in frames]
+    taken_from = [Fraction(f.extra["source_time"]).limit_denominator(1000) for f in frames]
+    pick = sample_picker(times)
+    for number in range(60):
+        shown = pick(Fraction(number + 1, 30))
+        start = Fraction(number, 30)
+        own = [k for k, s in enumerate(taken_from) if s == start]
+        assert shown == (own[-1] if own else max(k for k, s in enumerate(taken_from)
+                                                 if s < start)), number
+
+
+def test_a_variable_frame_rate_source_keeps_its_frame_times(tmp_path):
+    stamps = [0.0, 0.05, 0.3, 0.35, 0.9, 1.0, 1.6]
+    video = make_vfr_video(tmp_path / "v.mkv", stamps, size=(160, 120))
+    lines = [{"index": k, "id": f"frame_{k:06d}", "timestamp": k / 10, "label": "happy",
+              "score": 0.9, "probabilities": {"happy": 0.9}} for k in range(17)]
+    out = annotate_video(read_predictions(write_rows(tmp_path / "out", lines)), video,
+                         tmp_path / "a.mkv").path
+    with av.open(str(out)) as container:
+        decoded = [float(f.time) for f in container.decode(container.streams.video[0])]
+    assert decoded == pytest.approx(stamps, abs=0.002)
