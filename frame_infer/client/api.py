@@ -208,14 +208,17 @@ class Client:
         return run_predict(str(source), out, self.endpoint, self.options, target=self.target)
 
     def predict_video(self, video: str | Path, out: str | Path, bucket: str | None = None,
-                      re_extract: bool = False, faces: bool | FaceOptions = False
-                      ) -> JobResult:
+                      re_extract: bool = False, faces: bool | FaceOptions = False,
+                      annotate: str | Path | None = None) -> JobResult:
         """``frame-infer run``: extract, (upload to ``bucket``), predict, report into
-        ``out``; returns the job's summary (counts, timings, the report's paths).
+        ``out``; returns the job's summary (counts, timings, the report's paths), whose
+        ``dataframe()`` is the results as a pandas DataFrame (the ``notebook`` extra).
 
         ``faces=True`` (or a :class:`FaceOptions`) is ``run --faces``: each face found
-        is predicted on its own, one row per face (with ``bucket`` the crops are uploaded)."""
+        is predicted on its own, one row per face (with ``bucket`` the crops are uploaded).
+        ``annotate`` (a path such as ``"out/annotated.mp4"``) is ``run --annotate``: the
+        video with each face's box, person, label and score drawn on it."""
         face_options = FaceOptions() if faces is True else (faces or None)
         return run_job(video, out, self.endpoint,
                        JobOptions(predict=self.options, bucket=bucket, re_extract=re_extract,
-                                  faces=face_options))
+                                  faces=face_options), annotate=annotate)

@@ -72,10 +72,13 @@ def test_run_annotate_draws_each_rows_box_on_the_source(mms, video, tmp_path, ca
             assert near < 50 and before - near > 25, (row, px, py, near, before)
 
 
-def test_predict_video_dataframe_round_trips_the_rows(mms, video, tmp_path):
+def test_predict_video_annotates_and_its_dataframe_round_trips_the_rows(mms, video, tmp_path):
     pytest.importorskip("pandas", reason="the notebook extra (make venv installs it)")
     with Client(model_url(mms), fps=SAMPLE_FPS) as client:
-        job = client.predict_video(video, tmp_path / "out", faces=True)
+        job = client.predict_video(video, tmp_path / "out", faces=True,
+                                   annotate=tmp_path / "a.mp4")
+    assert job.annotated.frames == video_facts(tmp_path / "a.mp4").frames == \
+        round(SCHEDULE.seconds * VIDEO_FPS)
     frame = job.dataframe()
     rows = read_rows(tmp_path / "out")
     assert len(frame) == len(rows) and job.summary.complete
