@@ -87,23 +87,19 @@ class AnnotatedVideo:
 
 
 def recorded_source(frames_dir: Path) -> Path | None:
-    """The video a frames folder records it was cut from (``frames/source.json``), when
-    that file exists and names a video that is still there; else None."""
+    """The video a frames folder records it was cut from (``video`` in its
+    ``source.json``, written by ``extract``), when that file names a video that is still
+    there; else None."""
     record = Path(frames_dir) / SOURCE_RECORD
-    if not record.is_file():
-        return None
     try:
         data = json.loads(record.read_text())
     except (OSError, ValueError):
         return None
-    name = next((data[key] for key in ("path", "video", "source")
-                 if isinstance(data, dict) and isinstance(data.get(key), str)), None)
-    if name is None:
+    name = data.get("video") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name:
         return None
-    for candidate in (Path(name), Path(frames_dir) / name):
-        if candidate.is_file():
-            return candidate
-    return None
+    video = Path(name) if Path(name).is_absolute() else Path(frames_dir) / name
+    return video if video.is_file() else None
 
 
 def _samples(predictions: Iterable[Prediction]) -> list[tuple[Fraction, list[Prediction]]]:

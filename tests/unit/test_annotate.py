@@ -111,7 +111,8 @@ def test_report_video_defaults_to_the_source_the_frames_folder_records(source, t
     frames = tmp_path / "out" / "frames"
     frames.mkdir()
     assert recorded_source(frames) is None
-    (frames / "source.json").write_text(json.dumps({"path": str(source)}))
+    (frames / "source.json").write_text(json.dumps({"video": str(source.resolve()),
+                                                    "fps": 10.0, "complete": True}))
     assert recorded_source(frames) == source
     assert main(["report", str(tmp_path / "out"), "--video", str(tmp_path / "a.mp4")]) == 0
     assert video_facts(tmp_path / "a.mp4").frames == 90
