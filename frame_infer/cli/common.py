@@ -226,7 +226,8 @@ def print_summary(summary, stream=None) -> None:
 
 
 def print_job(result, stream=None) -> None:
-    """The predict summary, step timings, the per-second table and the report's files."""
+    """The predict summary, step timings, the per-second table (with people: one block per
+    person) and the report's files."""
     import sys
 
     out = stream or sys.stdout
@@ -236,8 +237,10 @@ def print_job(result, stream=None) -> None:
           file=out)
     if result.report is not None:
         print("\n" + result.report.report.table(), file=out)
-        print(f"\nreport: {result.report_dir} (predictions.csv, summary_per_second.csv, "
-              f"summary.md); timeline plot: {result.timeline_png}", file=out)
+        names = [p.name for name, p in result.report.named_files().items()
+                 if name != "timeline_png"]
+        print(f"\nreport: {result.report_dir} ({', '.join(names)}); timeline plot: "
+              f"{result.timeline_png}", file=out)
 
 
 def report_json(paths) -> dict | None:
@@ -253,7 +256,17 @@ def job_json(command: str, result) -> dict:
     return {"command": command, "exit_code": int(result.exit_code), "frames": result.frames,
             "out": str(result.report_dir), "seconds": {k: round(v, 3) for k, v
                                                        in result.seconds.items()},
-            "summary": result.summary.to_json(), "report": report_json(result.report)}
+            "summary": result.summary.to_json(), "report": report_json(result.report),
+            "video": video_json(result.video)}
+
+
+def video_json(record: dict | None) -> dict | None:
+    """The ``video`` part of a job's ``--json`` object: what its frames were cut from and
+    whether it ``ended_early`` (its pictures stop before its header's duration)."""
+    if record is None:
+        return None
+    return {key: record.get(key) for key in ("video", "duration", "declared_duration",
+                                             "ended_early", "frames")}
 
 
 def finish_job(command: str, result, json_mode: bool) -> int:

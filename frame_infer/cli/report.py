@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from .aliases import add_renamed
-from .common import add_s3_endpoint_argument
+from .common import add_s3_endpoint_argument, positive
 from .output import add_json_argument, emit_json, human_stream
 
 EXAMPLES = """\
@@ -19,6 +19,7 @@ EXAMPLES = """\
   frame-infer report out --bucket s3://my-bucket/jobs/clip/results
   frame-infer report out --json | jq '.per_second[] | [.second, .dominant]'
   frame-infer report out --video out/annotated.mp4 --source clip.mp4
+  frame-infer report out --smooth 2
 """
 
 
@@ -44,7 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", type=Path, metavar="VIDEO",
                         help="--video: the video the frames were cut from (default: the "
                              "one DIR/frames records, when it does)")
+    add_smooth_argument(parser)
     add_json_argument(parser)
+
+
+def add_smooth_argument(parser: argparse.ArgumentParser) -> None:
+    """``--smooth SECONDS`` of ``report`` and ``run``."""
+    parser.add_argument("--smooth", type=positive, metavar="SECONDS",
+                        help="read each person's dominant emotions from a window mean of "
+                             "their probabilities over SECONDS (raw means are kept in the "
+                             "CSVs beside the smoothed ones)")
 
 
 def document(directory: Path, paths, annotated=None) -> dict:
@@ -75,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         source = source_video(args.dir, args.source)
         check_output(args.video, source)
     client = make_client("s3", args.s3_endpoint_url) if args.bucket else None
-    paths = write_report(args.dir, args.bucket, s3_client=client)
+    paths = write_report(args.dir, args.bucket, s3_client=client, smooth=args.smooth)
     if args.video is not None:
         from ..client.annotate import annotate_video
 

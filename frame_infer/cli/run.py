@@ -11,6 +11,7 @@ from pathlib import Path
 from .common import ENDPOINT_HELP, add_face_arguments, add_request_arguments, face_options, \
     finish_job, predict_options, s3_uri
 from .output import add_json_argument
+from .report import add_smooth_argument
 
 EXAMPLES = """\
   frame-infer run clip.mp4 --endpoint http://127.0.0.1:8080/predictions/fer --out out --faces
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "person, label and score drawn on it (as report --video)")
     add_face_arguments(parser)
     add_request_arguments(parser)
+    add_smooth_argument(parser)
     add_json_argument(parser)
 
 
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     options = JobOptions(predict=predict_options(args), bucket=args.bucket,
                          re_extract=args.re_extract, faces=face_options(args))
     result = run_job(args.video, args.out, args.endpoint, options, annotate=args.annotate)
+    if args.smooth is not None and result.report is not None:
+        result.report = _smoothed_report(args, options)
     if result.annotated is None:
         return finish_job("run", result, args.json)
     from .common import job_json, print_job
@@ -58,3 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({**job_json("run", result), "annotated": annotated_json(video)})
     return int(result.exit_code)
+
+
+def _smoothed_report(args: argparse.Namespace, options):
+    """``--smooth``: the job's report written again (same files, same S3 copy) with each
+    person's dominant emotions read from the window mean."""
+    from ..client.report import write_report
+    from ..s3 import make_client
+
+    location = options.bucket.child("results") if options.bucket else None
+    client = make_client("s3", args.s3_endpoint_url) if location else None
+    return write_report(args.out, location, s3_client=client, smooth=args.smooth)

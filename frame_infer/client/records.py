@@ -14,6 +14,14 @@ Face mode (rows with a ``face`` field, from ``--faces``): one row per face, and 
 ``"face": null`` row per frame without a face. Per second, the means are over every face
 predicted in that second, ``faces`` counts them, and a second without any face reads
 ``no face`` as its dominant label.
+
+People (rows with a ``person``, the track id ``tracks`` gave the face): one
+:class:`PersonSummary` per person, computed once in :func:`build_report`: first and last
+seen, seconds on screen, the dominant label overall and per second (:class:`PersonSecond`,
+the means over that person's faces only). With ``smooth`` (seconds), each face's
+probabilities are also averaged over the person's faces within ``smooth / 2`` seconds
+either side (a window mean), and the dominant labels are read from those; the raw means
+are kept beside them.
 """
 from __future__ import annotations
 
@@ -113,6 +121,60 @@ class SecondSummary:
 
 
 @dataclass(frozen=True)
+class PersonSecond:
+    """One person in one second: their faces with ``second <= timestamp < second + 1``."""
+    second: int
+    faces: int
+    """Rows of this person in the second (one per frame they were found in)."""
+    errors: int
+    dominant: str | None
+    """The label with the highest mean (the smoothed mean with smoothing); None when every
+    face of the second failed."""
+    mean: dict[str, float | None]
+    """The raw mean probabilities over the person's predicted faces of the second."""
+    smoothed: dict[str, float | None] | None = None
+    """With smoothing: the mean of the window-smoothed probabilities; else None."""
+
+    def as_dict(self) -> dict:
+        doc = {"second": self.second, "faces": self.faces, "errors": self.errors,
+               "dominant": self.dominant, "mean": _rounded(self.mean)}
+        if self.smoothed is not None:
+            doc["smoothed"] = _rounded(self.smoothed)
+        return doc
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """One person (one track id) over the whole video."""
+    person: int
+    first_seen: float
+    """Timestamp of the first frame they were found in (seconds)."""
+    last_seen: float
+    seconds_on_screen: float
+    """Frames they were found in times the time between frames."""
+    faces: int
+    """Their rows (one per frame they were found in), errors included."""
+    errors: int
+    dominant: str | None
+    """The label with the highest mean over all their predicted faces (smoothed with
+    smoothing); None when all failed."""
+    mean: dict[str, float | None]
+    """Raw mean probabilities over all their predicted faces."""
+    seconds: tuple[PersonSecond, ...]
+
+    def as_dict(self) -> dict:
+        return {"person": self.person, "first_seen": round(self.first_seen, 6),
+                "last_seen": round(self.last_seen, 6),
+                "seconds_on_screen": round(self.seconds_on_screen, 6), "faces": self.faces,
+                "errors": self.errors, "dominant": self.dominant, "mean": _rounded(self.mean),
+                "per_second": [s.as_dict() for s in self.seconds]}
+
+
+def _rounded(mean: dict[str, float | None]) -> dict[str, float | None]:
+    return {lb: None if v is None else round(v, 6) for lb, v in mean.items()}
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a report shows, computed once from the rows (by :func:`build_report`)."""
     predictions: tuple[Prediction, ...]
@@ -121,6 +183,11 @@ class Report:
     """The labels in the order the service lists them."""
     seconds: tuple[SecondSummary, ...]
     """:func:`per_second` of ``predictions`` with ``labels``."""
+    people: tuple[PersonSummary, ...] = ()
+    """:func:`per_person` of ``predictions``: one per track id, by id (empty without
+    person ids)."""
+    smooth: float | None = None
+    """The smoothing window (seconds) the people's dominant labels were read with."""
 
     @property
     def faces_mode(self) -> bool:
@@ -140,21 +207,30 @@ class Report:
         return sum(not p.ok for p in self.predictions)
 
     def table(self) -> str:
-        """The per-second summary as a fixed-width text table, for the terminal."""
+        """For the terminal: one block per person when the rows have person ids (their
+        per-second dominant labels and means), else the per-second summary."""
+        if self.people:
+            return format_people(self.people, self.smooth)
         return format_per_second(self.seconds)
 
 
-def build_report(predictions) -> Report:
+def build_report(predictions, smooth: float | None = None) -> Report:
     """The :class:`Report` of ``predictions`` (rows sorted as :func:`read_predictions`
-    returns them); the only place the per-second table is computed."""
+    returns them); the only place the per-second and per-person tables are computed.
+    ``smooth``: window (seconds) of the per-person smoothing, None for none."""
+    if smooth is not None and not (isinstance(smooth, (int, float)) and 0 < smooth < 1e6):
+        from ..errors import InputError
+
+        raise InputError(f"smooth must be a number of seconds above 0, got {smooth!r}")
     predictions = tuple(predictions)
     labels = tuple(label_order(predictions))
-    return Report(predictions, labels, tuple(per_second(predictions, labels)))
+    return Report(predictions, labels, tuple(per_second(predictions, labels)),
+                  tuple(per_person(predictions, labels, smooth)), smooth)
 
 
-def read_report(out_dir) -> Report:
+def read_report(out_dir, smooth: float | None = None) -> Report:
     """The :class:`Report` of ``out_dir/predictions.jsonl``."""
-    return build_report(read_predictions(out_dir))
+    return build_report(read_predictions(out_dir), smooth)
 
 
 def _parse(row: dict) -> Prediction:
@@ -249,3 +325,106 @@ def format_per_second(seconds) -> str:
         lines.append(line + "".join(f" {'-' if s.mean[lb] is None else f'{s.mean[lb]:.3f}':>{w}}"
                                     for lb, w in zip(labels, widths)))
     return "\n".join(lines)
+
+
+def _frame_step(predictions) -> float:
+    """The time between two sampled frames: the most common gap between the rows'
+    distinct timestamps (1.0 with fewer than two frames)."""
+    times = sorted({round(p.timestamp, 6) for p in predictions})
+    gaps = Counter(round(b - a, 6) for a, b in zip(times, times[1:]))
+    return gaps.most_common(1)[0][0] if gaps else 1.0
+
+
+def _smoothed(faces: list[Prediction], labels, window: float) -> list[dict[str, float]]:
+    """Each predicted face's probabilities averaged over the person's predicted faces
+    within ``window / 2`` seconds either side (itself included)."""
+    ok = [p for p in faces if p.predicted]
+    times = [p.timestamp for p in ok]
+    half = window / 2 + 1e-9
+    out, lo, hi = [], 0, 0
+    for p in ok:  # the rows are in time order: a sliding window
+        while times[lo] < p.timestamp - half:
+            lo += 1
+        while hi < len(ok) and times[hi] <= p.timestamp + half:
+            hi += 1
+        near = ok[lo:hi]
+        out.append({lb: sum(q.probabilities.get(lb, 0.0) for q in near) / len(near)
+                    for lb in labels})
+    return out
+
+
+def _mean(rows: list[dict[str, float]], labels) -> dict[str, float | None]:
+    return {lb: (sum(r.get(lb, 0.0) for r in rows) / len(rows) if rows else None)
+            for lb in labels}
+
+
+def _dominant(mean: dict[str, float | None], labels) -> str | None:
+    return max(labels, key=lambda lb: mean[lb]) if labels and mean and \
+        all(mean[lb] is not None for lb in labels) else None
+
+
+def per_person(predictions, labels=None, smooth: float | None = None) -> list[PersonSummary]:
+    """One :class:`PersonSummary` per person id of ``predictions``, by id.
+
+    Per second and overall, the means are over that person's predicted faces; the
+    dominant label is the highest mean (of the smoothed probabilities when ``smooth``
+    is given; first listed on a tie). Rows without a person are not in any summary."""
+    labels = label_order(predictions) if labels is None else list(labels)
+    step = _frame_step(predictions)
+    by_person: dict[int, list[Prediction]] = {}
+    for p in predictions:
+        if p.item.person is not None:
+            by_person.setdefault(p.item.person, []).append(p)
+    people = []
+    for person in sorted(by_person):
+        faces = sorted(by_person[person], key=lambda p: p.timestamp)
+        raw = [p.probabilities for p in faces if p.predicted]
+        smoothed = _smoothed(faces, labels, smooth) if smooth else None
+        judged = smoothed if smoothed is not None else raw
+        groups: dict[int, list[int]] = {}  # second -> positions among the predicted faces
+        counts: dict[int, list[Prediction]] = {}
+        position = 0
+        for p in faces:
+            second = math.floor(p.timestamp + 1e-9)
+            counts.setdefault(second, []).append(p)
+            if p.predicted:
+                groups.setdefault(second, []).append(position)
+                position += 1
+        seconds = []
+        for second in sorted(counts):
+            at = groups.get(second, [])
+            mean = _mean([raw[i] for i in at], labels)
+            smooth_mean = _mean([smoothed[i] for i in at], labels) if smoothed else None
+            seconds.append(PersonSecond(
+                second, len(counts[second]), sum(not p.ok for p in counts[second]),
+                _dominant(smooth_mean if smoothed else mean, labels), mean, smooth_mean))
+        frames = len({p.index for p in faces})
+        people.append(PersonSummary(
+            person, faces[0].timestamp, faces[-1].timestamp, frames * step, len(faces),
+            sum(not p.ok for p in faces), _dominant(_mean(judged, labels), labels),
+            _mean(raw, labels), tuple(seconds)))
+    return people
+
+
+def format_people(people, smooth: float | None = None) -> str:
+    """One block per person, for the terminal: a heading line (seen when, for how long,
+    dominant overall) and their seconds (faces, errors, dominant, mean per label)."""
+    blocks = []
+    for person in people:
+        labels = list(person.mean)
+        dom = max([8] + [len(lb) for lb in labels])
+        widths = [max(6, len(lb)) for lb in labels]
+        head = (f"person {person.person}: {person.first_seen:.2f}–{person.last_seen:.2f} s, "
+                f"{person.seconds_on_screen:.1f} s on screen, {person.faces} faces, "
+                f"{person.errors} errors; dominant {person.dominant or '-'}"
+                + (f" (smoothed over {smooth:g} s)" if smooth else ""))
+        lines = [head, f"  {'second':>6} {'faces':>6} {'errors':>6} {'dominant':<{dom}}"
+                 + "".join(f" {lb:>{w}}" for lb, w in zip(labels, widths))]
+        for s in person.seconds:
+            values = s.smoothed if s.smoothed is not None else s.mean
+            lines.append(f"  {s.second:>6} {s.faces:>6} {s.errors:>6} "
+                         f"{s.dominant or '-':<{dom}}"
+                         + "".join(f" {'-' if values[lb] is None else f'{values[lb]:.3f}':>{w}}"
+                                   for lb, w in zip(labels, widths)))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -98,6 +98,24 @@ def test_a_person_gone_longer_than_the_miss_limit_comes_back_as_a_new_id(frames_
     assert sorted(tracker.update(*inputs[0])) == [3, 4]
 
 
+def test_a_cut_to_another_person_in_the_same_place_is_a_new_person(frames_dir):
+    """Hopper's face where the astronaut's was (a cut, as in the one-person face video):
+    near enough to join by position, too unlike to be her."""
+    first = read_manifest(frames_dir)[0]
+    astronaut, hopper = sorted(first.faces, key=lambda e: e["box"][0])
+    crop = {name: (frames_dir / e["file"]).read_bytes()
+            for name, e in (("astronaut", astronaut), ("hopper", hopper))}
+    tracker = FaceTracker(FPS)
+    for _ in range(5):
+        assert tracker.update([tuple(astronaut["box"])], [crop["astronaut"]]) == [1]
+    assert tracker.update([tuple(astronaut["box"])], [crop["hopper"]]) == [2]
+    # Without the appearance gate the position alone would have kept id 1.
+    loose = FaceTracker(FPS, TrackOptions(max_appearance=1.0))
+    for _ in range(5):
+        loose.update([tuple(astronaut["box"])], [crop["astronaut"]])
+    assert loose.update([tuple(astronaut["box"])], [crop["hopper"]]) == [1]
+
+
 def test_appearance_tells_the_two_people_apart(frames_dir):
     frames = read_manifest(frames_dir)
     looks = {}
