@@ -9,7 +9,7 @@ screen, and a sample's boxes (in the source frame's pixels) stay until the next 
 
 What is drawn for the rows of one sample:
 
-- a face: its box in its label's colour (:data:`EMOTION_COLOURS`), and above it
+- a face: its box in its label's colour (the timeline's palette), and above it
   ``person N`` (the row's track id) or, untracked, ``face N``, the label and the score;
 - a whole frame: the label and score in the top-left corner, no box;
 - an error row: its box (if any) in grey with the error code;
@@ -24,7 +24,6 @@ leaves no half video under the asked name.
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Iterable, Iterator
 
 from ..errors import InputError, NotFoundError, VideoError
 from .records import Prediction, Report, read_report
+from .timeline import label_colour as timeline_colour
 
 SOURCE_RECORD = "source.json"
 """In a frames folder: which video the frames were cut from (written by ``extract``)."""
@@ -39,29 +39,14 @@ SOURCE_RECORD = "source.json"
 # Matroska keeps times in milliseconds; extract compares times with the same slack.
 SLACK = Fraction(1, 1000)
 
-EMOTION_COLOURS = {
-    # The colours people expect of these feelings; both label sets (fer's and FER+'s).
-    "happy": "#f2b705", "happiness": "#f2b705",        # warm yellow, never red
-    "neutral": "#8da0b6",                                # slate grey-blue
-    "sad": "#2f6fd6", "sadness": "#2f6fd6",             # blue
-    "angry": "#d62728", "anger": "#d62728",             # red
-    "surprise": "#ff8c1a",                               # orange
-    "fear": "#8e44ad",                                   # purple
-    "disgust": "#2ca02c",                                # green
-    "contempt": "#8c564b",                               # brown
-}
-"""Hex colour per emotion label, the same in every picture of a report."""
-OTHER_COLOURS = ("#17becf", "#e377c2", "#bcbd22", "#1f77b4", "#9467bd", "#ff9896")
-"""For labels not above: one of these, always the same for the same label."""
 ERROR_COLOUR = "#606060"
+"""The box of an error row (it has no label)."""
 
 
 def label_colour(label: str | None) -> str:
-    """The hex colour of ``label`` (grey for an error row, which has none)."""
-    if label is None:
-        return ERROR_COLOUR
-    known = EMOTION_COLOURS.get(label.lower())
-    return known or OTHER_COLOURS[zlib.crc32(label.encode()) % len(OTHER_COLOURS)]
+    """The hex colour of ``label``, the timeline's (:data:`.timeline.EMOTION_COLOURS`, so an
+    emotion has one colour in every picture of a report); grey for an error row."""
+    return ERROR_COLOUR if label is None else timeline_colour(label)
 
 
 def _bgr(hex_colour: str) -> tuple[int, int, int]:

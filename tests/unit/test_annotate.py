@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from frame_infer.cli import main
-from frame_infer.client.annotate import (EMOTION_COLOURS, ERROR_COLOUR, annotate_video,
+from frame_infer.client import timeline
+from frame_infer.client.annotate import (ERROR_COLOUR, annotate_video,
                                          box_thickness, caption, label_colour,
                                          recorded_source, sample_picker)
 from frame_infer.client.records import build_report, read_predictions, read_report
@@ -85,7 +86,10 @@ def test_whole_frame_rows_get_their_label_in_the_corner_and_no_box(source, tmp_p
 
 
 def test_the_palette_is_by_emotion_and_happy_is_not_red():
-    assert label_colour("happy") == label_colour("happiness") == EMOTION_COLOURS["happy"]
+    assert label_colour("happy") == label_colour("happiness") == \
+        timeline.EMOTION_COLOURS["happy"]  # the timeline's palette, not a second one
+    assert all(label_colour(lb) == timeline.label_colour(lb)
+               for lb in [*timeline.EMOTION_COLOURS, "something else"])
     red = label_colour("angry")
     r, g, b = (int(label_colour("happy")[i:i + 2], 16) for i in (1, 3, 5))
     assert label_colour("happy") != red and g > 120 and r > 200  # a yellow
