@@ -210,7 +210,9 @@ class Report:
         """For the terminal: one block per person when the rows have person ids (their
         per-second dominant labels and means), else the per-second summary."""
         if self.people:
-            return format_people(self.people, self.smooth)
+            empty = [s.second for s in self.seconds if s.no_face]
+            return format_people(self.people, self.smooth) + (
+                f"\n\nno face in {len(empty)} s: seconds {_spans(empty)}" if empty else "")
         return format_per_second(self.seconds)
 
 
@@ -428,3 +430,14 @@ def format_people(people, smooth: float | None = None) -> str:
                                    for lb, w in zip(labels, widths)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _spans(seconds: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0–2, 5``."""
+    spans: list[list[int]] = []
+    for second in seconds:
+        if spans and second == spans[-1][1] + 1:
+            spans[-1][1] = second
+        else:
+            spans.append([second, second])
+    return ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in spans)

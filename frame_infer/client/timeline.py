@@ -230,6 +230,11 @@ def _track(track, report: Report, faces_mode: bool) -> list:
     what = "faces" if faces_mode else "frames"
     track.stairs(counts, edges, fill=True, color="#9ecae1")
     handles = [Patch(color="#9ecae1", label=f"{what} per second")]
+    empty = [s for s in seconds if s.no_face]
+    for s in empty:
+        track.axvspan(s.second, s.second + 1, color=NO_FACE_GREY, lw=0)
+    if empty and report.people:  # without people the band above says it already
+        handles.append(Patch(color=NO_FACE_GREY, label=f"no face ({len(empty)} s)"))
     if errors.any():
         track.stairs(errors, edges, fill=True, color="black")
         handles.append(Patch(color="black", label="errors"))

@@ -186,3 +186,15 @@ def test_the_people_legend_lists_only_what_is_drawn(out_dir):
     path = timeline.plot_timeline(out_dir / "t.png", value)
     with Image.open(path) as image:
         assert image.format == "PNG" and image.height > 450  # two lanes and a track
+
+
+def test_the_people_table_ends_with_the_seconds_without_a_face(out_dir):
+    extra = [{"index": i, "id": f"frame_{i:06d}", "timestamp": i * STEP, "face": None,
+              "box": None} for i in range(12, 24) if not 16 <= i < 20]
+    with open(out_dir / PREDICTIONS_NAME, "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in extra))
+    (out_dir / PREDICTIONS_NAME).write_text(
+        (out_dir / PREDICTIONS_NAME).read_text()
+        + json.dumps(face_row(16, 0, 1, happy=1.0)) + "\n")
+    table = records.read_report(out_dir).table()
+    assert table.endswith("\n\nno face in 2 s: seconds 3, 5")
