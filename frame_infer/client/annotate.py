@@ -256,7 +256,10 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
         try:
             with av.open(str(partial), "w") as output:
                 encoder = output.add_stream(codec, rate=rate)
-                encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+                # 4:2:0 needs even sides; an odd-sized source keeps its size in 4:4:4.
+                even = width % 2 == 0 and height % 2 == 0
+                encoder.width, encoder.height = width, height
+                encoder.pix_fmt = "yuv420p" if even else "yuv444p"
                 encoder.codec_context.time_base = time_base
                 if "264" in codec:
                     encoder.options = {"crf": "18", "preset": "veryfast"}

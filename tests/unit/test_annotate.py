@@ -180,3 +180,23 @@ def test_a_variable_frame_rate_source_keeps_its_frame_times(tmp_path):
     with av.open(str(out)) as container:
         decoded = [float(f.time) for f in container.decode(container.streams.video[0])]
     assert decoded == pytest.approx(stamps, abs=0.002)
+
+
+def test_an_odd_sized_source_keeps_its_size(tmp_path):
+    """4:2:0 video needs even sides; a 161 × 121 source (4:4:4) must still come out 161 × 121."""
+    video = tmp_path / "odd.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 161, 121, "yuv444p"
+        for number in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((121, 161, 3), 40 * number, np.uint8),
+                                               format="rgb24")
+            frame.pts = number
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    lines = [face_row(k, "happy", 1) for k in range(5)]
+    lines = [{**row, "box": [10, 10, 60, 60]} for row in lines]
+    result = annotate_video(read_predictions(write_rows(tmp_path / "out", lines)), video,
+                            tmp_path / "a.mp4")
+    facts = video_facts(result.path)
+    assert (facts.width, facts.height, facts.frames) == (161, 121, 5)
