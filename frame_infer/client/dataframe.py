@@ -7,7 +7,8 @@ folder works on another:
 
 ========================  =====================================================
 ``time``                  seconds from the start of the video (the row's timestamp)
-``index``                 the frame's position in the sampled sequence
+``index``                 the frame's position in the sampled sequence (read it as
+                          ``table["index"]``: ``table.index`` is pandas' own)
 ``id``                    the id the image had on the wire (``frame_000012_face0``)
 ``file``                  only for frames read without a manifest: the file name
 ``person``                the track id of the face's person (nullable; empty
