@@ -28,8 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from ..client.extract import extract_video
     from ..client.manifest import manifest_path
+    from ..client.source_record import ended_early_message, read_source
+    from ..errors import ExitCode
 
     faces = face_options(args)
     frames, duration = extract_video(args.video, args.out, args.fps, args.quality,
@@ -40,4 +44,8 @@ def run(args: argparse.Namespace) -> int:
         found = sum(len(frame.faces) for frame in frames)
         empty = sum(not frame.faces for frame in frames)
         print(f"{found} faces cropped into {args.out / 'faces'}; {empty} frames without a face")
+    warning = ended_early_message(read_source(args.out))
+    if warning is not None:  # not a silent success: the frames stop short (exit 4)
+        print(f"warning: {warning}", file=sys.stderr)
+        return int(ExitCode.IMAGE_ERRORS)
     return 0

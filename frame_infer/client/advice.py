@@ -6,9 +6,9 @@ cause of a failed run is on the screen, not only in the output files.
 from __future__ import annotations
 
 FIXES = {
-    "request_failed": "no usable answer for these frames (the message says why: no answer "
-                      "at all, an error for the whole request, or an answer that left them "
-                      "out): fix that, then rerun the same command (it sends only these)",
+    "request_failed": "the endpoint did not answer for these frames (it was down, refused "
+                      "the whole request, or its answer left them out: the message says "
+                      "which): fix that, then rerun the same command (it sends only these)",
     "model_not_found": "no such model at that URL: check the model name in --endpoint",
     "model_unavailable": "the model has no live worker (or its queue is full): check the "
                          "server, then rerun the same command",

@@ -26,6 +26,7 @@ import av
 from tqdm import tqdm
 
 from ..errors import InputError, VideoError
+from . import source_record
 from .manifest import FACES_DIR, Frame, face_file_id, frame_id, manifest_path, \
     write_manifest
 from .samples import (frame_rate, make_sample_video, make_vfr_video, read_frame_number,
@@ -40,9 +41,17 @@ SLACK = Fraction(1, 1000)
 FRAME_FILE = re.compile(r"^frame_(\d{6,})\.jpg$")
 
 
-def _open_video(video: Path):
+def check_video_path(video: Path) -> None:
+    """``VideoError`` unless ``video`` is a file (a folder of images is for ``predict``)."""
+    if video.is_dir():
+        raise VideoError(f"{video} is a folder, not a video: to predict a folder of images "
+                         f"use `frame-infer predict {video} --endpoint URL --out FOLDER`")
     if not video.is_file():
         raise VideoError(f"{video} not found (or not a file): check the path to the video")
+
+
+def _open_video(video: Path):
+    check_video_path(video)
     try:
         container = av.open(str(video))
     except (av.error.FFmpegError, OSError) as exc:
@@ -210,6 +219,9 @@ def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
     # The old manifest would describe files about to be overwritten; an interrupted run
     # must leave no manifest rather than a wrong one.
     manifest_path(out_dir).unlink(missing_ok=True)
+    # Which video and options the folder holds (source_record.py): run compares them.
+    record = source_record.wanted(video, fps, quality, faces)
+    source_record.write_source(out_dir, {**record, "complete": False})
     frames: list[Frame] = []
     state: dict = {}
     with container:
@@ -254,7 +266,12 @@ def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
             if f"{FACES_DIR}/{stale.name}" not in kept:
                 stale.unlink()
     write_manifest(out_dir, frames)
-    return frames, float(state["end"])
+    end, declared = float(state["end"]), float(estimate) or None
+    source_record.write_source(out_dir, {
+        **record, "complete": True, "frames": len(frames), "duration": end,
+        "declared_duration": declared,
+        "ended_early": source_record.ended_early(declared, end)})
+    return frames, end
 
 
 def extract_frames(video, out_dir, fps: float = 30.0, quality: int = 90,

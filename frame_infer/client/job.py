@@ -4,8 +4,10 @@ Without ``--bucket`` the frames stay local and are predicted while the video is 
 being cut (extract and predict overlap); with it they are uploaded (idempotently)
 and predicted from S3 (as bytes, or as references with ``--by-reference``), and the
 report is copied next to them. Rerunning the same command resumes: frames are
-re-extracted only when missing, uploads skip what is there, predict sends only frames
-without a result.
+re-extracted only when missing or cut from another video or with other options
+(``frames/source.json``, see ``source_record``), uploads skip what is there, predict
+sends only frames without a result. A video whose pictures stop before its header's
+duration (truncated) is predicted as far as it goes, with a warning and exit code 4.
 
 With ``faces`` the frames are also searched for faces while they are cut (a pool of
 threads, every core) and each face crop is predicted as it is written.
@@ -18,17 +20,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ExitCode, InputError
 from ..s3 import make_client
 from . import predict as predict_step
+from . import source_record
 from .annotate import AnnotatedVideo, annotate_video, check_output
-from .extract import extract_frames
+from .extract import check_video_path, extract_frames
+from .journal import JOURNAL_NAME, PREDICTIONS_NAME
+from .outlock import out_lock
 from .items import Work
 from .manifest import manifest_path, read_manifest
 from .options import JobOptions
 from .report import ReportPaths, write_report
+from .source_record import ended_early_message, read_source
 from .sources import frame_items
 from .summary import PredictSummary
 from .upload import upload_frames
+
+EXTRACT_QUALITY = 90
+"""The JPEG quality ``run`` cuts frames with (``extract_frames``' default)."""
 
 
 @dataclass
@@ -44,10 +54,22 @@ class JobResult:
     annotated: AnnotatedVideo | None = None
     """The annotated video (``annotate=``), once the report is written."""
 
+    video: dict | None = None
+    """The frames folder's source record (``source_record``): the video, its decoded
+    ``duration``, its header's ``declared_duration`` and ``ended_early``."""
+
+    @property
+    def ended_early(self) -> bool:
+        """True when the video's pictures stop before its header's duration."""
+        return bool(self.video and self.video.get("ended_early"))
+
     @property
     def exit_code(self):
-        """The job's exit status: the predict step's (README, "Exit codes")."""
-        return self.summary.exit_code
+        """The job's exit status (README, "Exit codes"): the predict step's, except that a
+        complete run over a video that ended early is 4, not 0 (every frame it has is
+        answered, a rerun gives the same; the missing part is the video's fault)."""
+        code = self.summary.exit_code
+        return ExitCode.IMAGE_ERRORS if code == ExitCode.OK and self.ended_early else code
 
     def dataframe(self):
         """The results as a pandas DataFrame (``dataframe.load_results`` of the report
@@ -65,8 +87,21 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
     With ``options.bucket`` every S3 call of the job (upload, frames read back, the
     report's copy) goes through one client: ``s3_client``, or one made for
     ``options.predict.s3_endpoint_url``. With ``annotate`` (a video path), ``video``
-    with the rows drawn on it is written there after the report (``annotate``)."""
-    video, out, request = Path(video), Path(out), options.predict
+    with the rows drawn on it is written there after the report (``annotate``).
+
+    ``out`` is locked for the job (``outlock``: a second job on it stops at once), and
+    must hold this video's frames cut with these options (``source_record``), or none:
+    another video's results raise ``InputError`` unless ``options.re_extract``, which
+    moves them aside (``OUT/replaced-TIME/``) and cuts this one."""
+    video, out = Path(video), Path(out)
+    check_video_path(video)
+    with out_lock(out, "run"):
+        return _run_job(video, out, endpoint, options, s3_client, annotate)
+
+
+def _run_job(video: Path, out: Path, endpoint: str, options: JobOptions, s3_client,
+             annotate: Path | str | None) -> JobResult:
+    request = options.predict
     if annotate is not None:
         annotate = check_output(annotate, video)  # before any work, not after it
     location = options.bucket  # parsed once, in JobOptions
@@ -75,7 +110,9 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
     timings: dict[str, float] = {}
     frames_dir = out / "frames"
     started = time.monotonic()
-    have_frames = (manifest_path(frames_dir).exists() and not options.re_extract
+    same_source = _check_source(video, out, frames_dir, options)
+    have_frames = (same_source and manifest_path(frames_dir).exists()
+                   and not options.re_extract
                    and _same_mode(frames_dir, options.faces is not None))
     if location is None and not have_frames:
         # Predict while extracting: the two overlap instead of adding up.
@@ -103,6 +140,9 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
                                            s3_client=s3_client)
         timings["predict"] = time.monotonic() - started
         frame_count = len(frames)
+    record = read_source(frames_dir)
+    if (warning := ended_early_message(record)) is not None:
+        summary.notes.append(warning)
     started = time.monotonic()
     paths = None
     if summary.output:
@@ -116,7 +156,28 @@ def run_job(video: Path | str, out: Path | str, endpoint: str,
         timings["annotate"] = time.monotonic() - started
     return JobResult(frames=frame_count, summary=summary, report_dir=out,
                      timeline_png=paths.timeline_png if paths else None, seconds=timings,
-                     report=paths, annotated=annotated)
+                     report=paths, annotated=annotated, video=record)
+
+
+def _check_source(video: Path, out: Path, frames_dir: Path, options: JobOptions) -> bool:
+    """True when ``frames_dir`` holds ``video`` cut with these options, completely. When
+    ``out`` has results of something else: ``InputError``, or with ``re_extract`` those
+    results are moved aside (never answered from, never deleted)."""
+    want = source_record.wanted(video, options.predict.fps, EXTRACT_QUALITY, options.faces)
+    record = read_source(frames_dir)
+    differ = source_record.differences(record, want)
+    if differ and (out / JOURNAL_NAME).exists():
+        if not options.re_extract:
+            raise InputError(
+                f"--out {out} holds the results of other frames: {'; '.join(differ)}. "
+                f"Give another --out for {video.name}, or add --re-extract to cut it "
+                f"there (the old results are moved to {out}/replaced-TIME/)")
+        aside = out / time.strftime("replaced-%Y%m%d-%H%M%S")
+        aside.mkdir()
+        for name in (JOURNAL_NAME, PREDICTIONS_NAME):
+            if (out / name).exists():
+                (out / name).rename(aside / name)
+    return not differ and bool(record and record.get("complete"))
 
 
 def _same_mode(frames_dir: Path, faces: bool) -> bool:

@@ -20,6 +20,7 @@ from .engine import Engine
 from .items import Item, Work
 from .journal import Journal
 from .options import PredictOptions
+from .outlock import check_out_folder, out_lock
 from .sources import FrameReader, local_frames, s3_frames
 from .summary import PredictSummary, summarize
 from .targets import make_target
@@ -73,9 +74,11 @@ def run_predict(source: str, out: Path | str, endpoint: str,
     ``s3_client`` is the client frames in S3 are read with (default: one for
     ``options.s3_endpoint_url``).
     """
+    check_out_folder(Path(out))
     if s3_client is None and source.startswith("s3://"):
         s3_client = make_client("s3", options.s3_endpoint_url)
     if work is None:
         work = load_frames(source, options.fps, s3_client)
     target = target or make_target(endpoint, options)
-    return predict(work, target, out, options, FrameReader(s3_client, options.resize_to))
+    with out_lock(out, "predict"):  # re-entrant: run holds it already
+        return predict(work, target, out, options, FrameReader(s3_client, options.resize_to))

@@ -11,6 +11,11 @@ from pathlib import Path
 
 from model_handler.wire import FRAME_TOO_LARGE
 
+FRAME_MISSING = "frame_missing"
+"""Client-side: the file the manifest names for this item is not there (not sent)."""
+NOT_RESUMABLE = frozenset({FRAME_TOO_LARGE, FRAME_MISSING})
+"""Unfinished rows the same command cannot fix (other options or new frames can)."""
+
 from ..errors import ExitCode
 
 from .journal import Journal, is_final
@@ -43,7 +48,11 @@ class PredictSummary:
     """The endpoint never answered and requests failed as a whole (down, wrong URL)."""
     resumable: int = 0
     """Unfinished rows that the same command, run again, can fix: all but
-    ``frame_too_large`` (a frame that fits in no request needs other options)."""
+    ``frame_too_large`` (a frame that fits in no request needs other options) and
+    ``frame_missing`` (a file the manifest names is gone: extract again)."""
+    notes: list[str] = field(default_factory=list)
+    """Warnings from the steps around the prediction (a video that ended early, a
+    manifest line skipped, a model that expects face crops); part of :attr:`warnings`."""
 
     @property
     def frames(self) -> int:
@@ -79,8 +88,8 @@ class PredictSummary:
             return [f"no face was found in any of the {self.rows} frames: faces may be "
                     "smaller than the detector looks for, turned away, or absent; try "
                     "--min-face 20 (small faces), a lower --score-threshold, or "
-                    "--detector haar"]
-        return []
+                    "--detector haar", *self.notes]
+        return list(self.notes)
 
     def to_json(self) -> dict:
         """The machine-readable form (docs/API.md, "Machine-readable output")."""
@@ -119,7 +128,7 @@ def summarize(journal: Journal, keys: list[tuple], *, skipped: int, requests: in
     errors = sum("error" in r for r in rows)
     no_face = sum(faces and r.get("face") is None and "error" not in r for r in rows)
     unfinished = len(keys) - sum(journal.done(k) for k in keys)
-    resumable = unfinished - sum(not is_final(r) and r["error"].get("code") == FRAME_TOO_LARGE
+    resumable = unfinished - sum(not is_final(r) and r["error"].get("code") in NOT_RESUMABLE
                                  for r in rows)
     failure = next((r["error"]["message"] for r in rows if not is_final(r)), None)
     return PredictSummary(rows=len(keys), predicted=len(rows) - errors - no_face,

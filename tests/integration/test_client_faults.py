@@ -144,3 +144,42 @@ def test_a_server_restart_during_predict_is_ridden_out(model_store, tmp_path):
     assert [r["index"] for r in rows] == list(range(12))
     assert all("label" in r for r in rows)
     assert summary.requests > 6  # the refused / 404 attempts are counted too
+
+
+def test_an_out_reused_for_another_video_is_refused_then_replaced(mms, tmp_path, capsys):
+    """Issue 21, defect 5: OUT holds clip A's results; run with clip B (or A at another
+    --fps) into it stops with exit 2 naming what differs, instead of "already done";
+    --re-extract cuts B there, moves A's results aside and predicts B's frames."""
+    import json
+
+    from frame_infer.cli import main
+    from frame_infer.client.extract import make_sample_video
+    from frame_infer.client.source_record import read_source
+
+    from ..helpers.mms import model_url
+
+    first = make_sample_video(tmp_path / "a.mkv", seconds=1, fps=10, size=(96, 72))
+    second = make_sample_video(tmp_path / "b.mkv", seconds=0.5, fps=10, size=(128, 96))
+    out = tmp_path / "out"
+    url = model_url(mms)
+    base = ["--endpoint", url, "--out", str(out), "--no-progress", "--fps", "10"]
+    assert main(["run", str(first), *base]) == 0
+    assert read_source(out / "frames")["video"] == str(first.resolve())
+    capsys.readouterr()
+
+    assert main(["run", str(second), *base]) == 2
+    err = capsys.readouterr().err
+    assert f"holds the results of other frames: it holds {first.resolve()}" in err
+    assert "--re-extract" in err and "already done" not in err
+    assert main(["run", str(first), *base[:-1], "5"]) == 2
+    assert "fps 10.0 there, 5.0 now" in capsys.readouterr().err
+
+    assert main(["run", str(second), *base, "--re-extract", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["summary"]["rows"] == 5 and document["summary"]["skipped"] == 0
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in rows] == list(range(5))
+    aside = list(out.glob("replaced-*/predictions.journal.jsonl"))
+    assert len(aside) == 1 and len(aside[0].read_text().splitlines()) == 10
+    assert main(["run", str(second), *base]) == 0  # the same video again: resumes
+    assert "5 already done" in capsys.readouterr().out

@@ -94,15 +94,24 @@ def test_every_s3_call_of_run_goes_to_the_s3_endpoint_it_is_given(mms, s3_server
 
 def test_frames_are_predicted_while_the_video_is_cut(mms, tmp_path, capsys):
     """Without --bucket, extract and predict overlap. A truncated video gives the frames
-    it holds; a file that is no video ends the run with the decoder's clear error."""
+    it holds, not silently: a warning naming both durations, exit 4 and the --json
+    object's video.ended_early (issue 21, defect 3); a file that is no video ends the run
+    with the decoder's clear error."""
     video = make_sample_video(tmp_path / "clip.mkv", seconds=2, fps=30, size=(320, 240))
     data = video.read_bytes()
     truncated = tmp_path / "truncated.mkv"
     truncated.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
     assert main(["run", str(truncated), "--endpoint", model_url(mms), "--out", str(out),
-                 "--no-progress", "--json"]) == ExitCode.OK
-    assert "extract + predict" in json.loads(capsys.readouterr().out)["seconds"]
+                 "--no-progress", "--json"]) == ExitCode.IMAGE_ERRORS
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert "extract + predict" in document["seconds"]
+    assert document["video"]["ended_early"] is True and document["exit_code"] == 4
+    assert document["video"]["declared_duration"] == pytest.approx(2.0, abs=0.05)
+    assert document["video"]["duration"] < 1.5 and document["summary"]["complete"]
+    assert "warning: the video ended early" in captured.err and "says it lasts 2.00 s" \
+        in captured.err
     result = read_rows(out)
     assert 0 < len(result) < 60 and all("label" in r for r in result)
     assert [r["index"] for r in result] == list(range(len(result)))

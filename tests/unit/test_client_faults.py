@@ -152,3 +152,59 @@ def test_non_finite_scores_are_rejected_and_never_written(frames, tmp_path, bad)
             json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {name}"))
     assert all(math.isfinite(r["score"]) for r in rows if "score" in r)
     assert summary.unfinished == 2 and summary.exit_code == 3
+
+
+# -- the --out folder and the video argument ---------------------------------------------
+def test_a_second_process_on_the_same_out_is_told_who_holds_it(tmp_path, capsys):
+    """Another process holds OUT's lock: run stops at once with exit 5 naming its pid and
+    command; once that process is gone the lock is free (the kernel drops it)."""
+    import subprocess
+    import sys
+
+    from frame_infer.cli import main
+    from frame_infer.client.extract import make_sample_video
+    from frame_infer.client.outlock import out_lock
+
+    video = make_sample_video(tmp_path / "clip.mkv", seconds=0.2, fps=10, size=(64, 48))
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from frame_infer.client.outlock import out_lock\n"
+         f"with out_lock({str(out)!r}, 'run other.mp4'):\n"
+         "    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = main(["run", str(video), "--endpoint", "http://127.0.0.1:1/predictions/x",
+                     "--out", str(out), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 5
+        assert f"in use by process {holder.pid}" in err and "'run other.mp4'" in err
+        assert not (out / "frames").exists()  # nothing was cut
+    finally:
+        holder.communicate("", timeout=30)
+    with out_lock(out, "test"):  # free again
+        pass
+
+
+def test_out_that_is_a_file_is_refused_by_name(tmp_path, capsys):
+    from frame_infer.cli import main
+
+    write_frames(tmp_path / "frames", 2, size=SMALL)
+    out = tmp_path / "results.txt"
+    out.write_text("mine")
+    code = main(["predict", str(tmp_path / "frames"), "--endpoint",
+                 "http://127.0.0.1:1/predictions/x", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--out {out} is a file, not a folder" in err
+    assert "Errno" not in err and out.read_text() == "mine"
+
+
+def test_a_folder_of_images_given_to_run_points_at_predict(tmp_path, capsys):
+    from frame_infer.cli import main
+
+    write_frames(tmp_path / "photos", 2, size=SMALL)
+    code = main(["run", str(tmp_path / "photos"), "--endpoint",
+                 "http://127.0.0.1:1/predictions/x", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a folder, not a video" in err
+    assert f"frame-infer predict {tmp_path / 'photos'}" in err
