@@ -12,7 +12,7 @@ What is drawn for the rows of one sample:
 - a face: its box in its label's colour (the timeline's palette), and above it
   ``person N`` (the row's track id) or, untracked, ``face N``, the label and the score;
 - a whole frame: the label and score in the top-left corner, no box;
-- an error row: its box (if any) in grey with the error code;
+- an error row: its box (if any) in grey, with its person or face and the error code;
 - a frame without a face: nothing.
 
 Streamed: one decoded frame at a time is drawn (OpenCV) and handed to the encoder
@@ -113,12 +113,10 @@ def sample_picker(sample_times: list[Fraction]):
 
 def caption(p: Prediction) -> str:
     """The text drawn for a row: ``person 3: happy 0.93`` (``face 0: ...`` untracked,
-    ``happy 0.93`` for a whole frame, ``error CODE`` for an error row)."""
-    if not p.ok:
-        return f"error {p.error_code}"
+    ``happy 0.93`` for a whole frame, ``person 3: error CODE`` for an error row)."""
     who = (f"person {p.item.person}" if p.item.person is not None
            else f"face {p.face}" if p.face is not None else "")
-    what = f"{p.label} {p.score:.2f}"
+    what = f"{p.label} {p.score:.2f}" if p.ok else f"error {p.error_code}"
     return f"{who}: {what}" if who else what
 
 

@@ -147,7 +147,8 @@ def test_the_caption_names_the_person_or_else_the_face(tmp_path):
     lines = [face_row(0, "happy", 7), face_row(1, "sad", None),
              face_row(2, "sad", 2, "invalid_image")]
     captions = [caption(p) for p in read_predictions(write_rows(tmp_path / "f", lines))]
-    assert captions == ["person 7: happy 0.80", "face 0: sad 0.80", "error invalid_image"]
+    assert captions == ["person 7: happy 0.80", "face 0: sad 0.80",
+                        "person 2: error invalid_image"]
     assert [caption(p) for p in read_predictions(write_rows(tmp_path / "w", [whole]))] == [
         "happy 0.50"]
 
