@@ -139,3 +139,134 @@ def plot(rows: list[dict], path: Path, faces: dict | None = None) -> None:
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+# -- make bench-peers -------------------------------------------------------------------
+def write_peers(info: dict, rows: list[dict], out: Path) -> None:
+    """``peers.json``, ``peers.md`` (the table, ranked servers first) and ``peers.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "peers.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+    text = peers_markdown(info, rows)
+    (out / "peers.md").write_text(text)
+    print(text)
+    plot_peers(info, rows, out / "peers.png")
+
+
+def _fmt(v, spec=".1f") -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return format(v, spec)
+
+
+def peers_markdown(info: dict, rows: list[dict]) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items() if v)
+    load = info.get("load_average", [])
+    lines = [f"Measured {info['date']} on {info['cpu']}, {info['cores']} cores, "
+             f"{info['memory_gib']} GiB, load average {load[0] if load else '?'} at the "
+             f"start ({info.get('load_average_end', ['?'])[0]} at the end); Python "
+             f"{info['python']}, onnxruntime {info['onnxruntime']}; {versions}."
+             + (f" **{info['label']}.**" if info.get("label") else ""), "",
+             f"The same ONNX test model and preprocessing behind every server; "
+             f"{info['frames']} frames of the sample video, {info['per_request']} per "
+             f"request (multipart JPEG), one load generator; warm-up first, then median of "
+             f"{info['repeats']} runs (range in brackets). Every image's answer is checked "
+             "against onnxruntime in the benchmark's process: a server that drops or alters "
+             "an answer is marked, not ranked. Server CPU: all of the server's processes "
+             f"during the median run ({info['cores']} cores × wall time is the most there is). "
+             f"Took {info.get('seconds', '?')} s.", "",
+             "| server | in flight | images/s | p50 ms | p99 ms | server CPU s | images per "
+             "forward | all answered | max \\|Δp\\| | status |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
+    for r in rows:
+        if "images_s" not in r:
+            lines.append(f"| {r['label']} |  |  |  |  |  |  | no |  | {r['status']} |")
+            continue
+        answered = ("yes" if r["answered"] == r["images"]
+                    else f"no ({r['answered']} of {r['images']})")
+        lines.append(
+            f"| {r['label']} | {r['concurrency']} | {r['images_s']:.1f} "
+            f"[{r['images_s_min']:.1f}–{r['images_s_max']:.1f}] | {_fmt(r['p50_ms'], '.0f')} "
+            f"| {_fmt(r['p99_ms'], '.0f')} | {_fmt(r['cpu_s'])} | "
+            f"{_fmt(r['images_per_forward'])} | {answered} | {_fmt(r['max_dp'], '.1e')} | "
+            f"{r['status']} |")
+    lines += ["", "Settings (each as its documentation recommends for this many cores):"]
+    seen = set()
+    for r in rows:
+        if r["server"] not in seen:
+            seen.add(r["server"])
+            lines.append(f"- {r['label']}: {r['setting']}")
+    problems = [(r["label"], p) for r in rows for p in r.get("problems", [])]
+    if problems:
+        lines += ["", "What the answer check found (first examples):"]
+        lines += [f"- {label}: {p}" for label, p in problems[:10]]
+    return "\n".join(lines) + "\n"
+
+
+def _figure(ncols: int, width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    return plt, fig, list(axes[0])
+
+
+def _bar_labels(ax, bars, values, spec: str, suffix: str = "") -> None:
+    for bar, v in zip(bars, values):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        ax.annotate(f"{v:{spec}}{suffix}", (bar.get_x() + bar.get_width() / 2,
+                                             bar.get_height()),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=8)
+
+
+def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
+    """The project vs the peers: images/s (range as a whisker) and p99 side by side, one
+    bar per server and concurrency (legend), values on the bars; a server whose answers
+    were dropped or altered is drawn hatched and grey, one that failed is named below."""
+    measured = [r for r in rows if "images_s" in r]
+    servers = list(dict.fromkeys(r["label"] for r in measured))
+    concurrencies = sorted({r["concurrency"] for r in measured})
+    plt, fig, (left, right) = _figure(2, 12, 4.8)
+    width = 0.8 / max(1, len(concurrencies))
+    for k, c in enumerate(concurrencies):
+        picked = [next((r for r in measured if r["label"] == s and r["concurrency"] == c),
+                       None) for s in servers]
+        xs = np.arange(len(servers)) + (k - (len(concurrencies) - 1) / 2) * width
+        for ax, key in ((left, "images_s"), (right, "p99_ms")):
+            values = [r[key] if r else np.nan for r in picked]
+            bars = ax.bar(xs, values, width * 0.92, label=f"{c} requests in flight",
+                          color=f"C{k}")
+            for bar, r in zip(bars, picked):
+                if r and not r["ranked"]:
+                    bar.set_facecolor("lightgrey")
+                    bar.set_hatch("//")
+            if key == "images_s":
+                lo = [r["images_s"] - r["images_s_min"] if r else 0 for r in picked]
+                hi = [r["images_s_max"] - r["images_s"] if r else 0 for r in picked]
+                ax.errorbar(xs, values, yerr=[lo, hi], fmt="none", ecolor="black",
+                            elinewidth=1, capsize=2)
+            _bar_labels(ax, bars, values, ".0f", "" if key == "images_s" else " ms")
+    for ax, title, unit in ((left, "Throughput (higher is better)", "images per second"),
+                            (right, "Slowest 1% of requests (lower is better)",
+                             "p99 latency per request of 16 frames, ms")):
+        ax.set_xticks(range(len(servers)), servers, fontsize=9)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
+        ax.margins(y=0.15)
+        ax.grid(axis="y", alpha=0.3)
+    left.legend(fontsize=8, loc="lower left")
+    notes = [f"{r['label']}: {r['status'].split(':')[0]}" for r in rows if not r["ranked"]]
+    title = (f"Same model, same preprocessing, same load: {info['frames']} frames, "
+             f"{info['cores']} cores")
+    if info.get("label"):
+        title += f" ({info['label']})"
+    fig.suptitle(title, fontsize=11)
+    if notes:
+        fig.text(0.5, 0.01, "Grey, hatched, or missing: not ranked (" + "; ".join(
+            dict.fromkeys(notes)) + ")", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05 if notes else 0, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
