@@ -23,7 +23,6 @@ leaves no half video under the asked name.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,10 +30,8 @@ from typing import Iterable, Iterator
 
 from ..errors import InputError, NotFoundError, VideoError
 from .records import Prediction, Report, read_report
+from .source_record import fingerprint, read_source
 from .timeline import label_colour as timeline_colour
-
-SOURCE_RECORD = "source.json"
-"""In a frames folder: which video the frames were cut from (written by ``extract``)."""
 
 # Matroska keeps times in milliseconds; extract compares times with the same slack.
 SLACK = Fraction(1, 1000)
@@ -72,19 +69,18 @@ class AnnotatedVideo:
 
 
 def recorded_source(frames_dir: Path) -> Path | None:
-    """The video a frames folder records it was cut from (``video`` in its
-    ``source.json``, written by ``extract``), when that file names a video that is still
-    there; else None."""
-    record = Path(frames_dir) / SOURCE_RECORD
-    try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError):
-        return None
-    name = data.get("video") if isinstance(data, dict) else None
+    """The video a frames folder records it was cut from (``frames/source.json``,
+    :mod:`.source_record`), when the file at that path is still that video (same size
+    and edges); else None."""
+    record = read_source(frames_dir)
+    name = record.get("video") if record else None
     if not isinstance(name, str) or not name:
         return None
     video = Path(name) if Path(name).is_absolute() else Path(frames_dir) / name
-    return video if video.is_file() else None
+    if not video.is_file():
+        return None
+    same = all(record.get(key) == value for key, value in fingerprint(video).items())
+    return video if same else None
 
 
 def _samples(predictions: Iterable[Prediction]) -> list[tuple[Fraction, list[Prediction]]]:
@@ -225,14 +221,44 @@ def _pick_codec() -> str:
     raise VideoError("this PyAV build can encode neither libx264 nor mpeg4")
 
 
-def annotate_video(report: Report | Iterable[Prediction], source, out) -> AnnotatedVideo:
+def _add_encoder(output, width: int, height: int, rate: Fraction, time_base: Fraction):
+    """The output's video stream: the source's size, rate and time base; H.264 (CRF 18,
+    nearly lossless to the eye) or, without libx264, MPEG-4 Part 2."""
+    codec = _pick_codec()
+    encoder = output.add_stream(codec, rate=rate)
+    encoder.width, encoder.height = width, height
+    # 4:2:0 needs even sides; an odd-sized source keeps its size in 4:4:4.
+    encoder.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    encoder.codec_context.time_base = time_base
+    if "264" in codec:
+        encoder.options = {"crf": "18", "preset": "veryfast"}
+    else:
+        encoder.bit_rate = 8 * width * height * max(1, int(rate))
+    return encoder
+
+
+def _progress(container, stream, rate: Fraction, name: str, progress: bool):
+    import sys
+
+    from tqdm import tqdm
+
+    seconds = (stream.duration * stream.time_base if stream.duration
+               else Fraction(container.duration or 0, 1_000_000))
+    return tqdm(total=stream.frames or round(seconds * rate) or None, unit="frame",
+                desc=f"annotate {name}", leave=False,
+                disable=not (progress and sys.stderr.isatty()))
+
+
+def annotate_video(report: Report | Iterable[Prediction], source, out,
+                   progress: bool = False) -> AnnotatedVideo:
     """Write ``source`` with ``report``'s rows drawn on it to ``out`` (``.mp4``, ``.mkv``,
     ...), at the source's frame rate and size; returns what was written.
 
     ``report`` is a :class:`~.records.Report` (``read_report(out_dir)``) or its
-    predictions. Raises :class:`~frame_infer.errors.NotFoundError` /
-    :class:`~frame_infer.errors.VideoError` for a missing or unreadable source and
-    :class:`~frame_infer.errors.InputError` when ``out`` is the source itself.
+    predictions; ``progress`` draws a progress bar on a terminal. Raises
+    :class:`~frame_infer.errors.NotFoundError` / :class:`~frame_infer.errors.VideoError`
+    for a missing or unreadable source and :class:`~frame_infer.errors.InputError` when
+    ``out`` is the source itself.
     """
     import av
     from av.video.reformatter import VideoReformatter
@@ -249,20 +275,11 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
         stream.thread_type = "AUTO"
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        codec, time_base = _pick_codec(), stream.time_base
-        reformatter = VideoReformatter()
+        reformatter, time_base = VideoReformatter(), stream.time_base
+        bar = _progress(container, stream, rate, out.name, progress)
         try:
             with av.open(str(partial), "w") as output:
-                encoder = output.add_stream(codec, rate=rate)
-                # 4:2:0 needs even sides; an odd-sized source keeps its size in 4:4:4.
-                even = width % 2 == 0 and height % 2 == 0
-                encoder.width, encoder.height = width, height
-                encoder.pix_fmt = "yuv420p" if even else "yuv444p"
-                encoder.codec_context.time_base = time_base
-                if "264" in codec:
-                    encoder.options = {"crf": "18", "preset": "veryfast"}
-                else:
-                    encoder.bit_rate = 8 * width * height * max(1, int(rate))
+                encoder = _add_encoder(output, width, height, rate, time_base)
                 for time, leaves, decoded in _timed_frames(container, stream):
                     image = reformatter.reformat(decoded, format="bgr24").to_ndarray()
                     shown = pick(leaves)
@@ -275,6 +292,7 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
                     frame.pts, frame.time_base = round(time / time_base), time_base
                     output.mux(encoder.encode(frame))
                     frames, end = frames + 1, leaves
+                    bar.update(1)
                 output.mux(encoder.encode())
         except av.error.FFmpegError as exc:
             partial.unlink(missing_ok=True)
@@ -283,6 +301,8 @@ def annotate_video(report: Report | Iterable[Prediction], source, out) -> Annota
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
+        finally:
+            bar.close()
     partial.replace(out)
     return AnnotatedVideo(out, frames, float(end), width, height, float(rate), len(drawn))
 
@@ -294,8 +314,8 @@ def source_video(out_dir, source=None) -> Path:
     if source is None:
         source = recorded_source(out_dir / "frames")
         if source is None:
-            raise InputError(f"which video? {out_dir / 'frames'} records no source video "
-                             "(or it moved): give it with --source VIDEO")
+            raise InputError(f"which video? {out_dir / 'frames'} records none that is still "
+                             "there unchanged (source.json): give it with --source VIDEO")
     source = Path(source)
     if not source.is_file():
         raise NotFoundError(f"source video {source} not found (or not a file): give the "

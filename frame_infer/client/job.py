@@ -152,7 +152,7 @@ def _run_job(video: Path, out: Path, endpoint: str, options: JobOptions, s3_clie
     annotated = None
     if paths is not None and annotate is not None:
         started = time.monotonic()
-        annotated = annotate_video(paths.report, video, annotate)
+        annotated = annotate_video(paths.report, video, annotate, progress=request.progress)
         timings["annotate"] = time.monotonic() - started
     return JobResult(frames=frame_count, summary=summary, report_dir=out,
                      timeline_png=paths.timeline_png if paths else None, seconds=timings,

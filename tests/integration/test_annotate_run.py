@@ -70,6 +70,10 @@ def test_run_annotate_draws_each_rows_box_on_the_source(mms, video, tmp_path, ca
             near, before = distance(drawn[f][py, px], colour), distance(plain[f][py, px],
                                                                          colour)
             assert near < 50 and before - near > 25, (row, px, py, near, before)
+    # report --video afterwards finds the source itself: run recorded it (frames/source.json)
+    again = tmp_path / "again.mp4"
+    assert main(["report", str(out), "--video", str(again)]) == 0
+    assert video_facts(again).frames == frames
 
 
 def test_predict_video_annotates_and_its_dataframe_round_trips_the_rows(mms, video, tmp_path):

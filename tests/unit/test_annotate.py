@@ -19,6 +19,7 @@ from frame_infer.client.annotate import (ERROR_COLOUR, annotate_video,
 from frame_infer.client.records import build_report, read_predictions, read_report
 from frame_infer.client.extract import extract_frames
 from frame_infer.client.samples import make_face_video, make_sample_video, make_vfr_video
+from frame_infer.client.source_record import wanted, write_source
 from frame_infer.errors import InputError, NotFoundError
 
 from ..helpers.face_rows import ERROR_SAMPLE, box_of, face_row, face_rows, write_rows
@@ -111,15 +112,20 @@ def test_report_video_with_source_and_its_json(source, tmp_path, capsys):
 
 
 def test_report_video_defaults_to_the_source_the_frames_folder_records(source, tmp_path):
+    """``frames/source.json`` as ``extract`` writes it names the video; a file at that path
+    that is no longer that video (another size or content) is not taken for it."""
     write_rows(tmp_path / "out", face_rows())
     frames = tmp_path / "out" / "frames"
     frames.mkdir()
     assert recorded_source(frames) is None
-    (frames / "source.json").write_text(json.dumps({"video": str(source.resolve()),
-                                                    "fps": 10.0, "complete": True}))
-    assert recorded_source(frames) == source
+    copy = tmp_path / "clip.mp4"
+    copy.write_bytes(source.read_bytes())
+    write_source(frames, {**wanted(copy, 10, 90, None), "complete": True})
+    assert recorded_source(frames) == copy.resolve()
     assert main(["report", str(tmp_path / "out"), "--video", str(tmp_path / "a.mp4")]) == 0
     assert video_facts(tmp_path / "a.mp4").frames == 90
+    copy.write_bytes(source.read_bytes() + b"\0")  # replaced by another file since
+    assert recorded_source(frames) is None
 
 
 def test_report_video_without_a_source_fails_before_writing_anything(tmp_path, capsys):
