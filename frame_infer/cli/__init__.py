@@ -8,6 +8,7 @@ boto3). Errors are mapped to messages and exit codes once, in :func:`main`.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
              "package a model, serve it, run the video job on a sample clip, stop"),
 }
 INTERRUPTED = int(ExitCode.INTERRUPTED)
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 AWS_HINT = ("check your credentials, region and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, "
             "AWS_ENDPOINT_URL_S3, --s3-endpoint-url, --aws-endpoint-url)")
 
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # their INFO lines (endpoint discovery, retries) are noise here
         for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
     try:
         return command_module(args.command).run(args)
     except KeyboardInterrupt:
@@ -129,9 +133,58 @@ def main(argv: list[str] | None = None) -> int:
                        f"error: the Python package {exc.name!r} is missing; this command "
                        f"needs the {extra!r} extra: pip install 'frame-infer[{extra}]'")
     except OSError as exc:  # the environment: permissions, disk space, a vanished file
+        if exc.errno in DISK_FULL:
+            where = exc.filename or getattr(args, "out", None) or "its output"
+            return _failed(args, ExitCode.ENVIRONMENT,
+                           f"error: cannot write {where}: no room left ({exc.strerror}); "
+                           "free some space (or give another --out), then rerun the same "
+                           "command: it resumes from what was saved")
         return _failed(args, ExitCode.ENVIRONMENT, f"error: {exc}")
     except _aws_errors() as exc:
         return _failed(args, ExitCode.ENVIRONMENT, f"AWS error: {exc}; {AWS_HINT}")
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # a reader gone by now is met here, quietly, not at exit
+        sys.stdout, sys.stderr = streams
+
+
+class _PipeSafe:
+    """A stream whose reader may go away (``frame-infer ... | head``): after the first
+    ``BrokenPipeError`` writes are dropped, so the command ends with its own exit code
+    and no "Broken pipe" traceback (the descriptor is pointed at /dev/null, so the
+    interpreter's last flush is quiet too)."""
+
+    def __init__(self, stream):
+        self._stream, self.broken = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._break()
+
+    def _break(self) -> None:
+        import os
+
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # not a real descriptor (tests)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _failed(args: argparse.Namespace, code: ExitCode, message: str) -> int:

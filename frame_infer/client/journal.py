@@ -16,6 +16,7 @@ also take a bare frame index, meaning ``(index, None)``.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -23,11 +24,39 @@ from pathlib import Path
 
 from model_handler.wire import IMAGE_ERROR_CODES
 
-from ..errors import InputError
+from ..errors import ExitCode, FrameInferError, InputError
 from .items import row_faces
 
 JOURNAL_NAME = "predictions.journal.jsonl"
 PREDICTIONS_NAME = "predictions.jsonl"
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+"""Errors that mean "no room for this file": the disk, a quota or a file-size limit."""
+
+
+class DiskFullError(FrameInferError, OSError):
+    """A result file could not be written for lack of room; what was written before is
+    kept (a torn last journal line is skipped on the rerun) and the rerun resumes."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+def disk_full(exc: OSError, path: Path | str) -> DiskFullError:
+    """The :class:`DiskFullError` for ``exc`` (one of :data:`DISK_FULL`) writing ``path``."""
+    why = {errno.EFBIG: "the file-size limit was reached",
+           errno.EDQUOT: "the disk quota is used up"}.get(exc.errno, "no space left on the device")
+    error = DiskFullError(f"cannot write {path}: {why} ({errno.errorcode[exc.errno]}); "
+                          "free some space (or give another --out), then rerun the same "
+                          "command: it resumes from what was saved")
+    return error  # errno unset on purpose: OSError would print "[Errno 28] None: ..."
+
+
+def _ends_torn(path: Path) -> bool:
+    """True when ``path`` is not empty and does not end with a newline."""
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def row_key(row: dict) -> tuple[int, int | None]:
@@ -62,12 +91,16 @@ class Journal:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / JOURNAL_NAME
         self._lock = threading.Lock()
+        self._torn = False
         self.rows: dict[tuple, dict] = self._load()
 
     def _load(self) -> dict[tuple, dict]:
         rows: dict[tuple, dict] = {}
         if not self.path.exists():
             return rows
+        # A write cut short (a crash, a full disk) leaves a torn last line: it is skipped
+        # below, and the next row starts on a line of its own.
+        self._torn = _ends_torn(self.path)
         with open(self.path) as f:
             for line in f:
                 try:
@@ -107,10 +140,19 @@ class Journal:
     def record(self, rows: list[dict]) -> None:
         lines = "".join(json.dumps(row) + "\n" for row in rows)
         with self._lock:
-            with open(self.path, "a") as f:
-                f.write(lines)
-                f.flush()
-                os.fsync(f.fileno())
+            if self._torn:
+                lines = "\n" + lines
+            try:
+                with open(self.path, "a") as f:
+                    f.write(lines)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                self._torn = True  # part of it may be on disk
+                if exc.errno in DISK_FULL:
+                    raise disk_full(exc, self.path) from None
+                raise
+            self._torn = False
             for row in rows:
                 self.rows[row_key(row)] = row
 
@@ -118,8 +160,14 @@ class Journal:
         """``predictions.jsonl``: exactly one row per key, in frame (then face) order."""
         path = self.out_dir / PREDICTIONS_NAME
         tmp = path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w") as f:
-            for key in sorted((_key(k) for k in keys), key=_order):
-                f.write(json.dumps(self.rows[key]) + "\n")
+        try:
+            with open(tmp, "w") as f:
+                for key in sorted((_key(k) for k in keys), key=_order):
+                    f.write(json.dumps(self.rows[key]) + "\n")
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # the old predictions.jsonl, if any, stays whole
+            if exc.errno in DISK_FULL:
+                raise disk_full(exc, path) from None
+            raise
         os.replace(tmp, path)
         return path

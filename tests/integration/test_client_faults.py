@@ -183,3 +183,73 @@ def test_an_out_reused_for_another_video_is_refused_then_replaced(mms, tmp_path,
     assert len(aside) == 1 and len(aside[0].read_text().splitlines()) == 10
     assert main(["run", str(second), *base]) == 0  # the same video again: resumes
     assert "5 already done" in capsys.readouterr().out
+
+
+def _cli(*args, limit_bytes: int | None = None, close_stdout: bool = False):
+    """``python -m frame_infer.cli ARGS`` in a child process; with ``limit_bytes`` no file
+    it writes may grow past that (RLIMIT_FSIZE: writes beyond it fail with EFBIG, as on a
+    full disk); with ``close_stdout`` its stdout is a pipe whose reader has gone."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    child = subprocess.Popen([sys.executable, "-m", "frame_infer.cli", *map(str, args)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=limit)
+    if close_stdout:
+        child.stdout.close()
+        err = child.stderr.read()
+        return child.wait(120), b"", err.decode()
+    out, err = child.communicate(timeout=120)
+    return child.returncode, out, err.decode()
+
+
+def test_a_full_disk_names_the_file_and_the_rerun_recovers_the_torn_line(mms, tmp_path):
+    """The journal hits the file-size limit (EFBIG) mid-run: exit 5, a message with the
+    journal's path and "rerun", no raw errno; the journal's last line is torn. The rerun
+    with room skips the torn line, sends what has no row, and ends complete."""
+    from frame_infer.client.journal import JOURNAL_NAME
+
+    from ..helpers.mms import model_url
+
+    write_frames(tmp_path / "frames", 24, size=(32, 24))
+    out = tmp_path / "out"
+    code, _, err = _cli("predict", tmp_path / "frames", "--endpoint", model_url(mms),
+                        "--out", out, "--no-progress", "--frames-per-request", "4",
+                        "--concurrency", "1", limit_bytes=3000)
+    journal = out / JOURNAL_NAME
+    assert code == 5, err
+    assert f"cannot write {journal}: the file-size limit was reached (EFBIG)" in err
+    assert "rerun the same command" in err and "[Errno" not in err and "Traceback" not in err
+    data = journal.read_bytes()
+    assert len(data) == 3000 and not data.endswith(b"\n")  # torn
+
+    code, out_text, err = _cli("predict", tmp_path / "frames", "--endpoint", model_url(mms),
+                               "--out", out, "--no-progress", "--json")
+    assert code == 0, err
+    import json
+
+    document = json.loads(out_text)
+    assert document["summary"]["complete"] and document["summary"]["skipped"] > 0
+    rows = read_rows(out)
+    assert [r["index"] for r in rows] == list(range(24)) and all("label" in r for r in rows)
+    lines = journal.read_text().splitlines()
+    assert sum(1 for line in lines if not line.startswith("{") or
+               not line.endswith("}")) == 1  # the torn line, alone on its line
+
+
+def test_output_piped_to_a_reader_that_went_away_exits_quietly(tmp_path):
+    """`frame-infer extract ... | head -0`: the summary line cannot be written; the command
+    still exits with its own code (0) and says nothing about a broken pipe."""
+    from frame_infer.client.extract import make_sample_video
+
+    video = make_sample_video(tmp_path / "clip.mkv", seconds=0.3, fps=10, size=(64, 48))
+    code, _, err = _cli("extract", video, "--out", tmp_path / "frames", "--no-progress",
+                        close_stdout=True)
+    assert code == 0, err
+    assert "Broken pipe" not in err and "Errno 32" not in err and "Traceback" not in err
+    assert (tmp_path / "frames" / "manifest.jsonl").exists()
