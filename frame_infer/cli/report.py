@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.video is not None:
         from ..client.annotate import annotate_video
 
-        annotated = annotate_video(paths.report, source, args.video)
+        annotated = annotate_video(paths.report, source, args.video, progress=True)  # on a terminal
     human = human_stream(args.json)
     print(paths.report.table(), file=human)
     print("\nwrote " + ", ".join(str(p) for p in paths.files()), file=human)
