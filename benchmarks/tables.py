@@ -1,5 +1,9 @@
 """What ``make bench`` writes: ``bench.md`` (the table, the limit row, the CPU budget,
-faces, cold start, memory), ``bench.json`` and ``bench.png``."""
+faces, cold start, memory), ``bench.json`` and one figure per question (:data:`FIGURES`);
+and what ``make bench-peers`` writes: ``peers.md``, ``peers.json``, ``peers.png``.
+
+``python -m benchmarks.tables --replot [FOLDER]`` draws the figures again from the JSON
+in FOLDER (default ``benchmarks/results``), without measuring anything."""
 from __future__ import annotations
 
 import json
@@ -65,7 +69,7 @@ def write_results(info: dict, rows: list[dict], extra: dict, out: Path) -> None:
                                                     for n, m in extra["soak"]["rss_mb"]))
     (out / "bench.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    plot(rows, out / "bench.png", extra.get("faces"))
+    plot({"rows": rows, **extra}, out)
 
 
 def cpu_budget(rows: list[dict], reference: float, cores: int) -> list[str]:
@@ -96,49 +100,173 @@ def cpu_budget(rows: list[dict], reference: float, cores: int) -> list[str]:
     return lines
 
 
-def plot(rows: list[dict], path: Path, faces: dict | None = None) -> None:
-    """Horizontal bars on a linear axis, each labelled with its value (and range), with
-    the full row names; one colour per kind of row. The face path (another model) gets
-    its own panel, in seconds for the 600 frames."""
-    import matplotlib
+FIGURES = ("bench-engine.png", "bench-served.png", "bench-video.png")
+"""The figures of ``make bench``, one question each (written by :func:`plot`)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    rows = [r for r in rows if r["row"] != 8]
-    if faces:
-        fig, (ax, fax) = plt.subplots(2, 1, figsize=(13, 0.3 * len(rows) + 3.2),
-                                      gridspec_kw={"height_ratios": [len(rows), 4]})
-        parts = [("cut + detect faces alone", faces["detect_s"]),
-                 ("inference on the crops alone", faces["infer_s"]),
-                 ("`run --faces` end to end", faces["end_to_end_s"])]
-        fax.barh(range(3), [v for _, v in parts], color=["C8", "C9", "C7"])
-        for i, (_, v) in enumerate(parts):
-            fax.text(v + parts[2][1] * 0.01, i, f"{v:.1f} s", va="center", fontsize=7)
-        fax.set_yticks(range(3), [f"8: {name}" for name, _ in parts], fontsize=7)
-        fax.invert_yaxis()
-        fax.set_xlabel(f"seconds for 600 frames of real faces, fer model (lower is better); "
-                       f"end to end = {faces['ratio']:.2f}x the larger of the two")
-        fax.grid(axis="x", alpha=0.3)
-    else:
-        fig, ax = plt.subplots(figsize=(13, 0.3 * len(rows) + 1.6))
-    values = [r["images_s"] for r in rows]
-    ax.barh(range(len(rows)), values, color=[f"C{r['row']}" for r in rows])
-    for i, r in enumerate(rows):
-        if "images_s_min" in r:
-            ax.plot([r["images_s_min"], r["images_s_max"]], [i, i], color="black", lw=1)
-        right = max(r["images_s"], r.get("images_s_max", 0))
-        ax.text(right + max(values) * 0.01, i, f"{r['images_s']:.0f}", va="center",
-                fontsize=7)
-    ax.set_yticks(range(len(rows)), [f"{r['row']}: {r['path']}" for r in rows], fontsize=7)
+def plot(data: dict, out: Path) -> list[Path]:
+    """One figure per question, from ``bench.json``'s content: the engine (batch size vs
+    images/s, against the machine's peak), the served path (throughput and p99 side by
+    side for each setting), and the video jobs (seconds against the video's length)."""
+    rows = data["rows"]
+    paths = [out / name for name in FIGURES]
+    plot_engine(rows, data.get("limit"), paths[0])
+    plot_served(rows, paths[1])
+    plot_video(rows, data.get("faces_by_detector") or (
+        {"": data["faces"]} if data.get("faces") else {}), paths[2])
+    return paths
+
+
+def plot_engine(rows: list[dict], limit: dict | None, path: Path) -> None:
+    plt, fig, (ax,) = _figure(1, 8, 4.6)
+    engines = (("MXNet", 4, "C0"), ("onnxruntime", 5, "C1"))
+    curves = {number: {r["batch"]: r["images_s"] for r in rows if r["row"] == number}
+              for _, number, _ in engines}
+    for name, number, colour in engines:
+        points = sorted(curves[number].items())
+        ax.plot([x for x, _ in points], [y for _, y in points], "o-", color=colour,
+                label=name)
+        for x, y in points:  # the higher of the two values at x above, the lower below
+            other = [c[x] for n, c in curves.items() if n != number and x in c]
+            above = not other or y >= other[0]
+            ax.annotate(f"{y:.0f}", (x, y), xytext=(0, 7 if above else -14),
+                        textcoords="offset points", ha="center", fontsize=8, color=colour)
+    reload = next((r for r in rows if r["row"] == 1), None)
+    if limit:
+        peak = limit["peak_gflops"] / limit["gflop_per_image"]
+        ax.axhline(peak, color="grey", ls="--", lw=1,
+                   label=f"the machine's GEMM peak at this model's FLOPs ({peak:.0f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(BATCH_TICKS), [str(b) for b in BATCH_TICKS])
+    ax.set_xlabel("images per forward (batch size)")
+    ax.set_ylabel("images per second")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    title = "The engine alone: images/s by batch size (higher is better)"
+    notes = []
+    if limit:
+        notes.append(f"best {limit['best_images_s']:.0f} images/s = {limit['fraction']:.0%} "
+                     "of the GEMM peak")
+    if reload:
+        notes.append(f"reloading the model for every image: {reload['images_s']:.0f}")
+    if notes:
+        title += "\n" + "; ".join(notes)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=9, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+BATCH_TICKS = (1, 4, 8, 16, 32, 64)
+
+
+def _served_label(r: dict) -> str:
+    """``served onnxruntime, 2 workers, MMS batching off, ...`` -> three short lines."""
+    path = r["path"]
+    engine = "onnxruntime" if "onnxruntime" in path else "MXNet"
+    workers = "2 workers" if "2 workers" in path else "1 worker"
+    batching = "MMS batching" if "batching on" in path else "no batching"
+    return f"{engine}\n{workers}\n{batching}"
+
+
+def plot_served(rows: list[dict], path: Path) -> None:
+    """The project's served settings (row 6): throughput with its range and p99 side by
+    side, one bar per requests-in-flight; the raw engine's best as a line."""
+    served = [r for r in rows if r["row"] == 6]
+    if not served:
+        return
+    labels = list(dict.fromkeys(_served_label(r) for r in served))
+    flights = sorted({int(r["path"].split(" in flight")[0].split()[-1]) for r in served})
+    plt, fig, (left, right) = _figure(2, 13, 4.8)
+    width = 0.8 / len(flights)
+    for k, flight in enumerate(flights):
+        picked = [next((r for r in served if _served_label(r) == label
+                        and f" {flight} in flight" in r["path"]), None) for label in labels]
+        xs = np.arange(len(labels)) + (k - (len(flights) - 1) / 2) * width
+        for ax, key in ((left, "images_s"), (right, "p99_ms")):
+            values = [r.get(key, np.nan) if r else np.nan for r in picked]
+            bars = ax.bar(xs, values, width * 0.92, color=f"C{k}",
+                          label=f"{flight} requests in flight")
+            if key == "images_s":
+                lo = [r["images_s"] - r.get("images_s_min", r["images_s"]) if r else 0
+                      for r in picked]
+                hi = [r.get("images_s_max", r["images_s"]) - r["images_s"] if r else 0
+                      for r in picked]
+                ax.errorbar(xs, values, yerr=[lo, hi], fmt="none", ecolor="black",
+                            elinewidth=1, capsize=2)
+            _bar_labels(ax, bars, values, ".0f", "" if key == "images_s" else " ms")
+    best = max(r["images_s"] for r in rows if r["row"] in (4, 5))
+    left.axhline(best, color="grey", ls="--", lw=1)
+    left.annotate(f"raw engine, best batch: {best:.0f}", (-0.45, best), xytext=(0, 4),
+                  textcoords="offset points", fontsize=8, color="grey")
+    for ax, title, unit in ((left, "Throughput (higher is better)", "images per second"),
+                            (right, "Slowest 1% of requests (lower is better)",
+                             "p99 per request of 16 frames, ms")):
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
+        ax.margins(y=0.15)
+        ax.grid(axis="y", alpha=0.3)
+    handles, names = left.get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
+               bbox_to_anchor=(0.5, 0.93), frameon=False)
+    fig.suptitle("Served by frame-infer (MMS): 600 frames, 16 per request, each setting "
+                 "(median of 3 runs, whisker: range)", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_video(rows: list[dict], faces: dict, path: Path, video_s: float = 20.0) -> None:
+    """Seconds to process the 20 s sample video end to end (whole frames, and faces with
+    each detector), against the video's own length: left of the line is faster than real
+    time; each bar says how many times."""
+    bars = []
+    whole = next((r for r in rows if r["row"] == 7), None)
+    if whole:
+        bars.append(("whole frames\n(frame-infer run)", whole["wall_s"]))
+    for detector, figures in faces.items():
+        name = f"faces, {detector}" if detector else "faces"
+        bars.append((f"{name}\n(run --faces)", figures["end_to_end_s"]))
+        bars.append((f"{name}: detection\nalone", figures["detect_s"]))
+    if not bars:
+        return
+    plt, fig, (ax,) = _figure(1, 9, 0.75 * len(bars) + 1.8)
+    ys = np.arange(len(bars))
+    values = [v for _, v in bars]
+    colours = ["C0" if "run" in name else "C7" for name, _ in bars]
+    ax.barh(ys, values, color=colours)
+    for y, v in zip(ys, values):
+        ax.annotate(f"{v:.1f} s: {video_s / v:.1f}x faster than real time", (v, y),
+                    xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    ax.axvline(video_s, color="red", ls="--", lw=1)
+    ax.annotate("real time: the video lasts 20 s", (video_s, -0.5), xytext=(4, -4),
+                textcoords="offset points", ha="left", va="top", fontsize=8, color="red")
+    ax.set_yticks(ys, [name for name, _ in bars], fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(max(values), *(r.get('images_s_max', 0) for r in rows)) * 1.12)
-    ax.set_xlabel("images per second (higher is better; black line: range of 3 runs)")
-    ax.set_title("Images/s by path, FER+-architecture model (rows: 1 reload per image, "
-                 "2-5 engine, 6 served, 7 end to end)", fontsize=9, loc="right")
+    ax.set_xlim(0, max(video_s, *values) * 1.45)
+    ax.set_xlabel("seconds for a 20 s, 30 FPS video, 640x480 (shorter is better)")
+    ax.set_title("A video job against real time (2 cores, client and server on one "
+                 "machine)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def replot(folder: Path) -> list[Path]:
+    """The figures again from ``folder``'s ``bench.json`` (and ``peers.json`` when there),
+    without measuring anything."""
+    data = json.loads((folder / "bench.json").read_text())
+    paths = plot(data, folder)
+    peers = folder / "peers.json"
+    if peers.is_file():
+        saved = json.loads(peers.read_text())
+        plot_peers(saved["machine"], saved["rows"], folder / "peers.png")
+        paths.append(folder / "peers.png")
+    return paths
 
 
 # -- make bench-peers -------------------------------------------------------------------
@@ -257,7 +385,9 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
         ax.set_ylabel(unit)
         ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
-    left.legend(fontsize=8, loc="lower left")
+    handles, names = left.get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
+               bbox_to_anchor=(0.5, 0.93), frameon=False)
     notes = [f"{r['label']}: {r['status'].split(':')[0]}" for r in rows if not r["ranked"]]
     title = (f"Same model, same preprocessing, same load: {info['frames']} frames, "
              f"{info['cores']} cores")
@@ -267,6 +397,26 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
     if notes:
         fig.text(0.5, 0.01, "Grey, hatched, or missing: not ranked (" + "; ".join(
             dict.fromkeys(notes)) + ")", ha="center", fontsize=8)
-    fig.tight_layout(rect=(0, 0.05 if notes else 0, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.05 if notes else 0, 1, 0.88))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Draw the benchmark figures again.")
+    parser.add_argument("--replot", nargs="?", type=Path, const=RESULTS_DIR,
+                        metavar="FOLDER", help="the folder of bench.json (and peers.json)")
+    args = parser.parse_args(argv)
+    if args.replot is None:
+        parser.error("nothing to do: pass --replot [FOLDER]")
+    for path in replot(args.replot):
+        print(path)
+    return 0
+
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+if __name__ == "__main__":
+    raise SystemExit(main())
