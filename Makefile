@@ -58,3 +58,24 @@ bench: $(STAMP) java
 # build/soak/soak.md; `make soak SAVE=1` also updates benchmarks/results/soak.md.
 soak: $(STAMP) java
 	$(BIN)/python -m benchmarks.soak $(if $(SAVE),--save)
+
+# The served path against the Python servers a user would pick instead (LitServe, Ray
+# Serve, BentoML, FastAPI + uvicorn; benchmarks/peers/). The peers' ~75 packages go into a
+# venv of their own under build/, pinned by the same constraints.txt, so `make test` and
+# `make demo` never install or import them and .venv is not rewritten under running tests.
+# About 15 minutes on a quiet machine; writes build/bench-peers/peers.{md,json,png};
+# `make bench-peers SAVE=1` also updates benchmarks/results/.
+PEERS_VENV  := build/peers-venv
+PEERS_STAMP := $(PEERS_VENV)/.installed
+.PHONY: bench-peers
+
+$(PEERS_STAMP): constraints.txt setup.cfg pyproject.toml
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints.txt pip setuptools wheel
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints.txt --no-build-isolation \
+	  -e '.[serving,models,client,bench,peers]'
+	$(PEERS_VENV)/bin/python -m pip check
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP) java
+	$(PEERS_VENV)/bin/python -m benchmarks.peers $(if $(SAVE),--save)
