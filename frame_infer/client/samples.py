@@ -258,14 +258,16 @@ class TwoPersonSchedule:
 
     Astronaut (smiling) starts on the left, Grace Hopper (neutral) on the right; from
     ``swap`` to ``swap + swap_seconds`` they trade places (the astronaut passing above,
-    Hopper below, so both stay visible), then Hopper is hidden from ``hide`` to
-    ``hide + hide_seconds`` (her place left empty)."""
+    Hopper below, ``apart`` of the frame's free height from each other: 1 keeps both in
+    full view, 0 walks them through each other, Hopper in front), then Hopper is hidden
+    from ``hide`` to ``hide + hide_seconds`` (her place left empty)."""
 
     seconds: float = 8.0
     swap: float = 3.0
     swap_seconds: float = 1.0
     hide: float = 5.5
     hide_seconds: float = 0.5
+    apart: float = 1.0
 
     def progress(self, t: float) -> float:
         """0 before the swap, 1 after it, in between during it."""
@@ -301,7 +303,7 @@ def make_two_person_video(path, schedule: TwoPersonSchedule = TwoPersonSchedule(
     portraits = [np.asarray(photo.resize((side, side), Image.BILINEAR))
                  for photo in two_person_photos()]
     left, right = width * 0.27, width * 0.73
-    lift = (height - side) / 2 - 4  # how far from the middle they pass each other
+    lift = ((height - side) / 2 - 4) * schedule.apart  # from the middle as they pass
 
     def draw(number: int) -> np.ndarray:
         t = float(Fraction(number) / rate)

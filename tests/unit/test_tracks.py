@@ -110,7 +110,7 @@ def test_a_cut_to_another_person_in_the_same_place_is_a_new_person(frames_dir):
         assert tracker.update([tuple(astronaut["box"])], [crop["astronaut"]]) == [1]
     assert tracker.update([tuple(astronaut["box"])], [crop["hopper"]]) == [2]
     # Without the appearance gate the position alone would have kept id 1.
-    loose = FaceTracker(FPS, TrackOptions(max_appearance=1.0))
+    loose = FaceTracker(FPS, TrackOptions(max_appearance=1.0, max_appearance_crowded=1.0))
     for _ in range(5):
         loose.update([tuple(astronaut["box"])], [crop["astronaut"]])
     assert loose.update([tuple(astronaut["box"])], [crop["hopper"]]) == [1]
@@ -138,3 +138,24 @@ def test_the_manifest_refuses_a_person_that_is_not_an_id(frames_dir, tmp_path):
         (folder / "manifest.jsonl").write_text(json.dumps(entry) + "\n")
         with pytest.raises(InputError, match="person"):
             read_manifest(folder)
+
+
+@pytest.mark.parametrize("apart", [0.5, 0.0])
+def test_people_walking_through_each_other_keep_their_ids(apart, tmp_path):
+    """The swap walked half through (0.5) and right through (0.0) each other, Hopper in
+    front: the astronaut's face is half covered, then hidden for a few frames; she comes
+    out with her own id and no third person appears."""
+    blazeface_wheel()
+    schedule = TwoPersonSchedule(apart=apart)
+    video = make_two_person_video(tmp_path / "cross.mp4", schedule)
+    frames = extract_frames(video, tmp_path / "frames", fps=FPS, progress=False,
+                            faces=FaceOptions())
+    assert {e["person"] for f in frames for e in f.faces} == {1, 2}
+    astronaut = left_person(frames[0])
+    during = [f for f in frames if schedule.swap <= f.timestamp
+              < schedule.swap + schedule.swap_seconds]
+    assert any(len(f.faces) == 1 for f in during) or apart > 0  # someone was hidden
+    for frame in frames:
+        if len(frame.faces) == 2 and frame not in during:
+            expected = astronaut if schedule.astronaut_left(frame.timestamp) else 3 - astronaut
+            assert left_person(frame) == expected, frame.timestamp
