@@ -16,6 +16,9 @@ FIXES = {
                       "command",
     "frame_too_large": "a frame does not fit in one request: use --model-input WxH (e.g. 64x64:L), "
                        "--by-reference, or a larger --max-payload if the server takes it",
+    "frame_missing": "the manifest names a frame file that is not there: extract the "
+                     "frames again (`frame-infer extract`, or `run --re-extract`); the "
+                     "warning above names the manifest line",
     "request_too_large": "a frame is over the server's request limit: use --model-input WxH "
                          "or --by-reference",
     "bad_response": "the endpoint answered something that is not this service's JSON (or "

@@ -4,7 +4,8 @@ Every way of predicting goes through :meth:`Engine.run`: ``frame-infer predict``
 ``run`` (the sink is the journal on disk), ``Client.predict`` (the sink is memory).
 It owns, in this order:
 
-1. skipping what needs no sending (``wanted``) and writing the row of a faceless frame;
+1. skipping what needs no sending (``wanted``) and writing the row of a faceless frame
+   (and the ``frame_missing`` row of a file that is gone);
 2. packing under the target's payload limit (``payload.Packer``); an item that fits in
    no request gets ``frame_too_large``;
 3. the first request while the model's input is being learnt: it goes alone, and its
@@ -38,6 +39,7 @@ from .items import Item
 from .options import PredictOptions
 from .payload import Packer, Request, TooLarge
 from .sources import FrameReader
+from .summary import FRAME_MISSING
 from .targets import RETRYABLE_STATUS, EndpointError, TransportError
 
 
@@ -174,7 +176,14 @@ class Engine:
                         self.sink.record([item.row()])
                         self.progress(1)
                     else:
-                        data = None if read is None else read(item)
+                        try:
+                            data = None if read is None else read(item)
+                        except FileNotFoundError:  # the manifest names a file that is gone
+                            self.sink.record(error_rows(
+                                [item], FRAME_MISSING, f"{item.path} is missing: extract the "
+                                "frames again (`run --re-extract`, or `extract`)"))
+                            self.progress(1)
+                            continue
                         for ready in packer.add(item, data):
                             self._dispatch(ready, pool, in_flight, first)
                 for ready in packer.flush():

@@ -52,9 +52,11 @@ def predict(work: Work, target, out_dir: Path | str, options: PredictOptions,
               disable=not (options.progress and sys.stderr.isatty())) as bar:
         engine = Engine(target, journal, options, reader, progress=bar.update)
         sent = engine.run(work, None if options.by_reference else reader.read, wanted)
-    return summarize(journal, sent.keys, skipped=sent.skipped, requests=sent.requests,
-                     seconds=time.monotonic() - started, faces=work.faces,
-                     unreachable=sent.unreachable)
+    summary = summarize(journal, sent.keys, skipped=sent.skipped, requests=sent.requests,
+                        seconds=time.monotonic() - started, faces=work.faces,
+                        unreachable=sent.unreachable)
+    summary.notes.extend(getattr(work, "notes", ()))  # what checking the manifest found
+    return summary
 
 
 def load_frames(source: str, fps: float, s3_client) -> Work:

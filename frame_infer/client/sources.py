@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, NotFoundError
@@ -28,14 +29,61 @@ def local_frames(folder: Path | str, fps: float = 30.0) -> Work:
         raise NotFoundError(f"frames folder {folder} does not exist: run `frame-infer "
                             "extract VIDEO --out FOLDER` first")
     if (folder / MANIFEST_NAME).exists():
-        frames = read_manifest(folder)
-        return Work([item for f in frames for item in frame_items(f, folder)],
-                    faces=_with_faces(frames), source=str(folder))
+        frames, notes = checked_frames(read_manifest(folder), folder)
+        return CheckedWork([item for f in frames for item in frame_items(f, folder)],
+                           faces=_with_faces(frames), source=str(folder), notes=notes)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return Work([Item(i, i / fps, path=p, file=p.name) for i, p in enumerate(files)],
                 source=str(folder))
+
+
+@dataclass(frozen=True)
+class CheckedWork(Work):
+    """The :class:`Work` of a manifest, with what checking it found (``notes``: lines
+    skipped, files missing; each names its manifest line), for the run's warnings."""
+
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+
+def checked_frames(frames: list[Frame], folder: Path) -> tuple[list[Frame], tuple[str, ...]]:
+    """``frames`` (from ``folder``'s manifest, in index order) without repeated indices,
+    and a note for each line skipped and each named file that is missing. A repeated line
+    would put one id twice in a request (the service refuses the whole request); a
+    missing file gets its own ``frame_missing`` row from the engine, the others are sent.
+    """
+    lines = _lines_by_index(folder / MANIFEST_NAME)
+    name = f"{folder / MANIFEST_NAME}"
+    kept, notes, seen = [], [], {}
+    for frame in frames:
+        numbers = lines.get(frame.index, [])
+        if frame.index in seen:
+            seen[frame.index] += 1
+            number = numbers[seen[frame.index]] if seen[frame.index] < len(numbers) else "?"
+            notes.append(f"{name}:{number} repeats frame {frame.frame_id} of line "
+                         f"{numbers[0] if numbers else '?'}: skipped (extract again to "
+                         "rewrite the manifest)")
+            continue
+        seen[frame.index] = 0
+        kept.append(frame)
+        files = [frame.file] if frame.faces is None else [e["file"] for e in frame.faces]
+        for missing in (f for f in files if not (folder / f).is_file()):
+            notes.append(f"{name}:{numbers[0] if numbers else '?'} names {missing}, which is "
+                         "missing: that item gets frame_missing, the others are sent "
+                         "(extract again to bring it back)")
+    return kept, tuple(notes)
+
+
+def _lines_by_index(path: Path) -> dict[int, list[int]]:
+    """Frame index -> the manifest's line numbers naming it, in file order (the lines
+    were checked by ``read_manifest`` already)."""
+    found: dict[int, list[int]] = {}
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                found.setdefault(int(json.loads(line)["index"]), []).append(number)
+    return found
 
 
 def _with_faces(frames: list[Frame]) -> bool:
@@ -65,12 +113,21 @@ def s3_frames(uri: str | S3Location, client, fps: float = 30.0) -> Work:
         def in_s3(name: str, key: str | None) -> dict:
             return {"s3_bucket": location.bucket, "s3_key": key or location.key(name)}
 
-        frames = [_manifest_entry(line, location, number)
-                  for number, line in enumerate(io.StringIO(body.decode("utf-8")), 1)
-                  if line.strip()]
+        frames, seen, notes = [], {}, []
+        for number, line in enumerate(io.StringIO(body.decode("utf-8")), 1):
+            if line.strip():
+                frame = _manifest_entry(line, location, number)
+                if frame.index in seen:  # a repeated line: the first one counts
+                    notes.append(f"{location.uri(MANIFEST_NAME)}:{number} repeats frame "
+                                 f"{frame.frame_id} of line {seen[frame.index]}: skipped "
+                                 "(upload the frames folder again)")
+                    continue
+                seen[frame.index] = number
+                frames.append(frame)
         items = sorted((item for frame in frames for item in from_manifest(frame, in_s3)),
                        key=lambda i: (i.index, -1 if i.face is None else i.face))
-        return Work(items, faces=_with_faces(frames), source=location.uri())
+        return CheckedWork(items, faces=_with_faces(frames), source=location.uri(),
+                           notes=tuple(notes))
     keys = _list_image_keys(client, location)
     if not keys:
         raise NotFoundError(f"no images under {location.uri()}: upload frames first "

@@ -208,3 +208,33 @@ def test_a_folder_of_images_given_to_run_points_at_predict(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "is a folder, not a video" in err
     assert f"frame-infer predict {tmp_path / 'photos'}" in err
+
+
+# -- the manifest, checked before sending -------------------------------------------------
+def test_a_repeated_line_and_a_missing_file_are_named_and_the_others_predicted(tmp_path):
+    """Line 3 repeated at the end, frame 4's file deleted: the repeat is skipped (no id
+    twice in a request, so no duplicate_id for the whole request), frame 4 gets
+    frame_missing without a send and without a raw [Errno 2]; the warnings name the
+    lines; the other four are predicted; exit 4 (a rerun cannot fix it, extracting can)."""
+    folder = tmp_path / "frames"
+    write_frames(folder, 6, size=SMALL)
+    manifest = folder / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([*lines, lines[2]]) + "\n")
+    (folder / "frame_000004.jpg").unlink()
+    work = local_frames(folder)
+    target = FakeTarget()
+    summary = predict(work, target, tmp_path / "out", options(batch_size=8))
+    assert sorted(target.sent_ids) == ["frame_000000", "frame_000001", "frame_000002",
+                                       "frame_000003", "frame_000005"]
+    rows = read_rows(tmp_path / "out")
+    assert [r["index"] for r in rows] == list(range(6))
+    assert rows[4]["error"]["code"] == "frame_missing"
+    assert "frame_000004.jpg is missing" in rows[4]["error"]["message"]
+    assert "Errno" not in rows[4]["error"]["message"]
+    assert all("label" in r for i, r in enumerate(rows) if i != 4)
+    assert any(f"{manifest}:7 repeats frame frame_000002 of line 3" in w
+               for w in summary.warnings)
+    assert any(f"{manifest}:5 names frame_000004.jpg, which is missing" in w
+               for w in summary.warnings)
+    assert summary.exit_code == 4
