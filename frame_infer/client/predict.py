@@ -56,6 +56,11 @@ def predict(work: Work, target, out_dir: Path | str, options: PredictOptions,
                         seconds=time.monotonic() - started, faces=work.faces,
                         unreachable=sent.unreachable)
     summary.notes.extend(getattr(work, "notes", ()))  # what checking the manifest found
+    if reader.expects_faces and not work.faces:
+        summary.notes.append(
+            "the model says it expects face crops (its answers' model.input.faces), but "
+            "whole frames were sent: its labels are likely noise; use --faces (`run "
+            "VIDEO --faces`, or `extract --faces` before predict)")
     return summary
 
 

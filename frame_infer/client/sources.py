@@ -182,6 +182,7 @@ class FrameReader:
         self._s3 = s3_client
         self._resize_to = None if resize_to == "auto" else resize_to
         self._auto = resize_to == "auto"
+        self._expects_faces = False
 
     @property
     def resize_to(self) -> tuple[int, int, str] | None:
@@ -198,11 +199,21 @@ class FrameReader:
         whole request's worth would leave the server's other cores idle), else no cap."""
         return 1 if self.learning else None
 
+    @property
+    def expects_faces(self) -> bool:
+        """True when an answer said the model takes face crops (``model.input.faces``, as
+        a model imported by ``import-fer`` declares), so whole frames give it noise."""
+        return self._expects_faces
+
     def learn(self, answer: dict) -> None:
-        """In "auto" mode, take the model's input from a 200 answer's ``model.input``."""
+        """Note whether the model expects face crops; in "auto" mode, take the model's
+        input from a 200 answer's ``model.input``."""
+        model = answer.get("model") if isinstance(answer, dict) else None
+        spec = model.get("input") if isinstance(model, dict) else None
+        if isinstance(spec, dict) and spec.get("faces") is True:
+            self._expects_faces = True
         if not self._auto or self._resize_to is not None:
             return
-        spec = answer.get("model", {}).get("input") if isinstance(answer, dict) else None
         try:
             width, height, mode = int(spec["width"]), int(spec["height"]), spec["color_mode"]
         except (TypeError, KeyError, ValueError):

@@ -238,3 +238,17 @@ def test_a_repeated_line_and_a_missing_file_are_named_and_the_others_predicted(t
     assert any(f"{manifest}:5 names frame_000004.jpg, which is missing" in w
                for w in summary.warnings)
     assert summary.exit_code == 4
+
+
+def test_whole_frames_to_a_model_that_expects_faces_warn_naming_faces(frames, tmp_path):
+    """An answer whose model block says input.faces (what an imported fer model declares):
+    the whole-frame run warns, naming --faces; the same answers without it do not."""
+    model = {"name": "fer", "input": {"width": 64, "height": 64, "color_mode": "L",
+                                      "faces": True}}
+    summary = predict(frames, FakeTarget(default=ok(model=model)), tmp_path / "a",
+                      options())
+    assert summary.complete
+    assert [w for w in summary.warnings if "expects face crops" in w and "--faces" in w]
+    del model["input"]["faces"]
+    quiet = predict(frames, FakeTarget(default=ok(model=model)), tmp_path / "b", options())
+    assert not [w for w in quiet.warnings if "face crops" in w]
