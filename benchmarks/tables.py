@@ -188,14 +188,8 @@ def plot_served(rows: list[dict], path: Path) -> None:
             values = [r.get(key, np.nan) if r else np.nan for r in picked]
             bars = ax.bar(xs, values, width * 0.92, color=f"C{k}",
                           label=f"{flight} requests in flight")
-            if key == "images_s":
-                lo = [r["images_s"] - r.get("images_s_min", r["images_s"]) if r else 0
-                      for r in picked]
-                hi = [r.get("images_s_max", r["images_s"]) - r["images_s"] if r else 0
-                      for r in picked]
-                ax.errorbar(xs, values, yerr=[lo, hi], fmt="none", ecolor="black",
-                            elinewidth=1, capsize=2)
-            _bar_labels(ax, bars, values, ".0f", "" if key == "images_s" else " ms")
+            tops = _whiskers(ax, xs, picked, values) if key == "images_s" else None
+            _bar_labels(ax, bars, values, ".0f", tops)
     best = max(r["images_s"] for r in rows if r["row"] in (4, 5))
     left.axhline(best, color="grey", ls="--", lw=1)
     left.annotate(f"raw engine, best batch: {best:.0f}", (-0.45, best), xytext=(0, 4),
@@ -317,6 +311,7 @@ def peers_markdown(info: dict, rows: list[dict]) -> str:
             f"| {_fmt(r['p99_ms'], '.0f')} | {_fmt(r['cpu_s'])} | "
             f"{_fmt(r['images_per_forward'])} | {answered} | {_fmt(r['max_dp'], '.1e')} | "
             f"{r['status']} |")
+    lines += ["", ranking(rows)]
     lines += ["", "Settings (each as its documentation recommends for this many cores):"]
     seen = set()
     for r in rows:
@@ -330,6 +325,25 @@ def peers_markdown(info: dict, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ranking(rows: list[dict]) -> str:
+    """Servers whose every row is right, by their best images/s; the others named apart."""
+    best: dict[str, float] = {}
+    marked: dict[str, str] = {}
+    for r in rows:
+        if not r["ranked"]:
+            marked.setdefault(r["label"], r["status"])
+        elif "images_s" in r:
+            best[r["label"]] = max(best.get(r["label"], 0.0), r["images_s"])
+    ranked = [(label, v) for label, v in sorted(best.items(), key=lambda kv: -kv[1])
+              if label not in marked]
+    text = "Ranked by best images/s (every answer right): " + (", ".join(
+        f"{i}. {label} {v:.1f}" for i, (label, v) in enumerate(ranked, 1)) or "none")
+    if marked:
+        text += "; not ranked: " + "; ".join(f"{label} ({status})"
+                                              for label, status in marked.items())
+    return text + "."
+
+
 def _figure(ncols: int, width: float, height: float):
     import matplotlib
 
@@ -340,14 +354,24 @@ def _figure(ncols: int, width: float, height: float):
     return plt, fig, list(axes[0])
 
 
-def _bar_labels(ax, bars, values, spec: str, suffix: str = "") -> None:
-    for bar, v in zip(bars, values):
+def _bar_labels(ax, bars, values, spec: str, tops=None, notes=None) -> None:
+    """Each bar's value above it (above its whisker: ``tops``), with an optional note."""
+    for i, (bar, v) in enumerate(zip(bars, values)):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             continue
-        ax.annotate(f"{v:{spec}}{suffix}", (bar.get_x() + bar.get_width() / 2,
-                                             bar.get_height()),
-                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
-                    fontsize=8)
+        top = max(v, tops[i]) if tops is not None and tops[i] is not None else v
+        text = f"{v:{spec}}" + (f"\n{notes[i]}" if notes and notes[i] else "")
+        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, top), xytext=(0, 3),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
+
+
+def _whiskers(ax, xs, picked, values) -> list:
+    """The range of the runs as a whisker on each bar; returns each whisker's top."""
+    lo = [r["images_s"] - r.get("images_s_min", r["images_s"]) if r else 0 for r in picked]
+    hi = [r.get("images_s_max", r["images_s"]) - r["images_s"] if r else 0 for r in picked]
+    ax.errorbar(xs, values, yerr=[lo, hi], fmt="none", ecolor="black", elinewidth=1,
+                capsize=2)
+    return [r.get("images_s_max") if r else None for r in picked]
 
 
 def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
@@ -371,15 +395,13 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
                 if r and not r["ranked"]:
                     bar.set_facecolor("lightgrey")
                     bar.set_hatch("//")
-            if key == "images_s":
-                lo = [r["images_s"] - r["images_s_min"] if r else 0 for r in picked]
-                hi = [r["images_s_max"] - r["images_s"] if r else 0 for r in picked]
-                ax.errorbar(xs, values, yerr=[lo, hi], fmt="none", ecolor="black",
-                            elinewidth=1, capsize=2)
-            _bar_labels(ax, bars, values, ".0f", "" if key == "images_s" else " ms")
+            tops = _whiskers(ax, xs, picked, values) if key == "images_s" else None
+            notes = [r["status"].split(":")[0] if r and not r["ranked"] else ""
+                     for r in picked]
+            _bar_labels(ax, bars, values, ".0f", tops, notes)
     for ax, title, unit in ((left, "Throughput (higher is better)", "images per second"),
                             (right, "Slowest 1% of requests (lower is better)",
-                             "p99 latency per request of 16 frames, ms")):
+                             "p99 per request of 16 frames, ms")):
         ax.set_xticks(range(len(servers)), servers, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)

@@ -7,7 +7,8 @@ concurrency send it :data:`~benchmarks.tables.REPEATS` times, keep the median ru
 range, and check every image's answer against onnxruntime in this process. A server that
 drops or alters an answer, or fails, is listed with what went wrong and is not ranked; a
 peer whose packages are not installed is listed as such. Writes
-``build/bench-peers/peers.{md,json,png}``; ``--save`` also to ``benchmarks/results/``.
+``build/bench-peers/peers.{md,json,png}`` and each server's log in ``logs/`` there;
+``--save`` also writes the three files to ``benchmarks/results/``.
 
     python -m benchmarks.peers [--frames 600] [--servers frame-infer,fastapi] [--save]
 """
@@ -36,8 +37,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure(name: str, workload: Workload, concurrencies: list[int], repeats: int,
-            model_dir: Path, store: Path, work: Path) -> list[dict]:
-    """One row per concurrency for server ``name`` (or one row saying why none)."""
+            model_dir: Path, store: Path, work: Path, logs: Path) -> list[dict]:
+    """One row per concurrency for server ``name`` (or one row saying why none); the
+    server's own log is kept in ``logs`` (MMS's: its run dir's ``*.log``)."""
     server = BY_NAME[name]
     base = {"server": name, "label": server.label, "setting": server.setting}
     missing = server.missing()
@@ -73,6 +75,11 @@ def measure(name: str, workload: Workload, concurrencies: list[int], repeats: in
         rows.append({**base, "status": f"failed: {type(exc).__name__}: "
                      f"{str(exc)[-600:]}", "ranked": False})
         print(f"    {server.label}: {rows[-1]['status']}", flush=True)
+    finally:
+        logs.mkdir(parents=True, exist_ok=True)
+        for log in [work / f"{name}.log", *work.glob("mms-*/**/*.log")]:
+            if log.is_file():
+                shutil.copy(log, logs / f"{name}-{log.name}")
     return rows
 
 
@@ -153,7 +160,7 @@ def main(argv=None) -> int:
         for name in args.servers.split(","):
             print(f"[{time.perf_counter() - began:.0f}s] {name}", flush=True)
             rows += measure(name, workload, [int(c) for c in args.concurrency.split(",")],
-                            args.repeats, model_dir, store, work)
+                            args.repeats, model_dir, store, work, args.out / "logs")
         info["load_average_end"] = [round(x, 2) for x in _loadavg()]
         info["seconds"] = round(time.perf_counter() - began)
         write_peers(info, rows, args.out)

@@ -122,5 +122,8 @@ def test_the_table_and_chart_mark_what_is_not_ranked(tmp_path):
     assert "| B | 4 |" in text and "no (11 of 12)" in text
     assert "| C |" in text and "failed: ServerFailed" in text
     assert "- B: frame_000002: no answer" in text
+    assert ("Ranked by best images/s (every answer right): 1. A 100.0; not ranked: "
+            "B (dropped: 1 of 12 images unanswered in a run); C (failed: ServerFailed: "
+            "exited).") in text
     plot_peers(info, [good, dropped, failed], tmp_path / "peers.png")
     assert (tmp_path / "peers.png").stat().st_size > 10_000
