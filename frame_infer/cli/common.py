@@ -248,7 +248,8 @@ def report_json(paths) -> dict | None:
     if paths is None:
         return None
     return {"files": {name: str(path) for name, path in paths.named_files().items()},
-            "s3_uris": list(paths.s3_uris)}
+            "s3_uris": list(paths.s3_uris),
+            "people": [p.as_dict() for p in paths.report.people]}
 
 
 def job_json(command: str, result) -> dict:

@@ -65,6 +65,7 @@ def document(directory: Path, paths, annotated=None) -> dict:
             "files": {name: str(path) for name, path in paths.named_files().items()},
             "s3_uris": list(paths.s3_uris),
             "per_second": [s.as_dict() for s in report.seconds],
+            "people": [p.as_dict() for p in report.people],
             **({"annotated": annotated_json(annotated)} if annotated else {})}
 
 

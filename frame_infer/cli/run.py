@@ -45,10 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from ..client.options import JobOptions
 
     options = JobOptions(predict=predict_options(args), bucket=args.bucket,
-                         re_extract=args.re_extract, faces=face_options(args))
+                         re_extract=args.re_extract, faces=face_options(args),
+                         smooth=args.smooth)
     result = run_job(args.video, args.out, args.endpoint, options, annotate=args.annotate)
-    if args.smooth is not None and result.report is not None:
-        result.report = _smoothed_report(args, options)
     if result.annotated is None:
         return finish_job("run", result, args.json)
     from .common import job_json, print_job
@@ -62,14 +61,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({**job_json("run", result), "annotated": annotated_json(video)})
     return int(result.exit_code)
-
-
-def _smoothed_report(args: argparse.Namespace, options):
-    """``--smooth``: the job's report written again (same files, same S3 copy) with each
-    person's dominant emotions read from the window mean."""
-    from ..client.report import write_report
-    from ..s3 import make_client
-
-    location = options.bucket.child("results") if options.bucket else None
-    client = make_client("s3", args.s3_endpoint_url) if location else None
-    return write_report(args.out, location, s3_client=client, smooth=args.smooth)

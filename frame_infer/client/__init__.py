@@ -8,14 +8,16 @@ Runs on the user's machine (the ``client`` extra: PyAV, boto3, requests, matplot
 
 One face's way through ``run --faces``, each module once, in order:
 
-1. ``extract`` cuts the frame and finds its faces (``faces``: a ``FaceCrop`` each) and
-   writes the crop and the frame's ``manifest`` line;
+1. ``extract`` cuts the frame, finds its faces (``faces``: a ``FaceCrop`` each), gives
+   each the id of its person (``tracks``) and writes the crop and the frame's
+   ``manifest`` line;
 2. ``sources`` turns the line into ``items.Item`` s (one per face; a faceless frame is one
    ``NO_FACE`` item), and says once, in a ``Work``, that the job has faces;
 3. ``engine`` packs the item into a request (``payload``), sends it to the target
    (``targets``), retries, and records the row ``Item.row()`` + the answer in the sink;
 4. ``journal`` keeps the row (keyed by ``Item.key``) and writes ``predictions.jsonl``;
    ``summary`` counts the rows and gives the exit code;
-5. ``records`` reads the rows back (``Item.from_row``) into the report's value, which
-   ``report`` writes as CSV and markdown and ``timeline`` draws.
+5. ``records`` reads the rows back (``Item.from_row``) into the report's value (per
+   second and per person), which ``report`` writes as CSV and markdown, ``timeline``
+   draws, ``annotate`` draws onto the video and ``dataframe`` turns into a table.
 """

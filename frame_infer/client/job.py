@@ -147,7 +147,7 @@ def _run_job(video: Path, out: Path, endpoint: str, options: JobOptions, s3_clie
     paths = None
     if summary.output:
         paths = write_report(out, location.child("results") if location else None,
-                             s3_client=s3_client)
+                             s3_client=s3_client, smooth=options.smooth)
     timings["report"] = time.monotonic() - started
     annotated = None
     if paths is not None and annotate is not None:

@@ -79,6 +79,11 @@ class JobOptions:
     faces: FaceOptions | None = None
     """Find faces in every frame and predict each face crop instead of the whole frame
     (one row per face; with ``bucket`` the crops are uploaded too). None: whole frames."""
+    smooth: float | None = None
+    """Seconds of the window mean each person's dominant emotions are read from in the
+    report (``--smooth``); None: per second, unsmoothed (raw values are always kept)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bucket", parse_s3_uri(self.bucket) if self.bucket else None)
+        if self.smooth is not None and not self.smooth > 0:
+            raise InputError(f"smooth must be a number of seconds above 0, got {self.smooth!r}")

@@ -135,8 +135,13 @@ def test_report_smooth_keeps_the_raw_means(job, capsys):
     if not (out / "predictions.jsonl").exists():
         assert main(args) == 0
     raw = read_csv(out / "people_per_second.csv")
-    assert main(["report", str(out), "--smooth", "1.5"]) == 0
-    assert "smoothed over 1.5 s" in capsys.readouterr().out
+    assert main(["report", str(out), "--smooth", "1.5", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "smoothed over 1.5 s" in captured.err  # --json: the table is for people
+    people = json.loads(captured.out)["people"]
+    assert [p["person"] for p in people] == [1, 2]
+    assert {p["dominant"] for p in people} == {"happy", "neutral"}
+    assert len(people[0]["per_second"]) == sum(r["person"] == "1" for r in raw)
     smoothed = read_csv(out / "people_per_second.csv")
     assert [r["dominant"] for r in smoothed] == [r["dominant"] for r in raw]
     for before, after in zip(raw, smoothed):
@@ -167,3 +172,16 @@ def test_s3_frames_carry_the_same_person_ids(fer_server, video, aws_env, tmp_pat
     manifest = s3.get_object(Bucket="people", Key="job/frames/manifest.jsonl")
     lines = [json.loads(line) for line in manifest["Body"].iter_lines()]
     assert {e["person"] for line in lines for e in line["faces"]} == {1, 2}
+
+
+def test_run_smooth_writes_the_smoothed_report_once(job, capsys):
+    """``run --smooth``: the job's own report is the smoothed one (JobOptions.smooth);
+    the rerun sends nothing."""
+    out, args = job
+    assert main(args + ["--smooth", "1.5", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "smoothed over 1.5 s" in captured.err
+    document = json.loads(captured.out)
+    assert [p["person"] for p in document["report"]["people"]] == [1, 2]
+    smoothed = read_csv(out / "people_per_second.csv")
+    assert smoothed and all(r["smoothed_happy"] != "" for r in smoothed)
