@@ -79,6 +79,34 @@ def _place(photo: Path, target: Path) -> None:
         shutil.copyfile(photo, target)
 
 
+def download_photos(location, client, folder: Path) -> list[Path]:
+    """The images under an S3 prefix, fetched into ``folder`` (kept between runs: an
+    object whose ETag is the MD5 of the local copy is not fetched again); their paths."""
+    from .sources import list_image_keys
+    from .upload import _md5, existing_etags
+
+    keys = list_image_keys(client, location)
+    if not keys:
+        raise NotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under "
+                            f"{location.uri()}")
+    folder.mkdir(parents=True, exist_ok=True)
+    etags = existing_etags(client, location)
+    prefix = f"{location.prefix}/" if location.prefix else ""
+    paths = []
+    for key in keys:
+        name = key[len(prefix):].replace("/", "__")  # one flat folder, names kept apart
+        path = folder / name
+        if not (path.is_file() and etags.get(key) == _md5(path)):
+            tmp = path.with_name(path.name + ".partial")
+            client.download_file(location.bucket, key, str(tmp))
+            tmp.replace(path)
+        paths.append(path)
+    for stale in set(folder.iterdir()) - set(paths):  # objects deleted from the prefix
+        if stale.is_file():
+            stale.unlink()
+    return paths
+
+
 def _unchanged(out_dir: Path, files: list[Path], digests: list[str]) -> bool:
     """True when ``out_dir`` already holds these photos' faces (a rerun)."""
     if not manifest_path(out_dir).exists():

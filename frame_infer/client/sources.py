@@ -128,7 +128,7 @@ def s3_frames(uri: str | S3Location, client, fps: float = 30.0) -> Work:
                        key=lambda i: (i.index, -1 if i.face is None else i.face))
         return CheckedWork(items, faces=_with_faces(frames), source=location.uri(),
                            notes=tuple(notes))
-    keys = _list_image_keys(client, location)
+    keys = list_image_keys(client, location)
     if not keys:
         raise NotFoundError(f"no images under {location.uri()}: upload frames first "
                             "(`frame-infer upload FOLDER s3://...`)")
@@ -159,7 +159,8 @@ def _manifest_entry(line: str, location: S3Location, number: int) -> Frame:
                          "(`frame-infer upload FOLDER s3://...`)") from None
 
 
-def _list_image_keys(client, location: S3Location) -> list[str]:
+def list_image_keys(client, location: S3Location) -> list[str]:
+    """The keys of the images under ``location``'s prefix, in name order."""
     prefix = f"{location.prefix}/" if location.prefix else ""
     keys = []
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket,

@@ -99,3 +99,32 @@ def test_an_unreadable_photo_is_named_before_anything_is_sent(tmp_path, capsys):
                  "--out", str(tmp_path / "out"), "--no-progress"])
     assert code == ExitCode.USAGE
     assert "broken.jpg is not a readable image" in capsys.readouterr().err
+
+
+def test_predict_faces_on_an_s3_prefix_of_photos(mms, s3_server, tmp_path, capsys,
+                                                monkeypatch):
+    """The photos are fetched from the prefix (through --s3-endpoint-url) and cut as a
+    local folder's: the same rows; a rerun fetches and sends nothing."""
+    import boto3
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    s3 = boto3.client("s3", endpoint_url=s3_server)
+    s3.create_bucket(Bucket="albums")
+    photos = photo_folder(tmp_path / "photos")
+    for path in photos.iterdir():
+        s3.upload_file(str(path), "albums", f"trip/{path.name}")
+    out = tmp_path / "out"
+    argv = ["predict", "s3://albums/trip", "--faces", "--s3-endpoint-url", s3_server,
+            "--endpoint", model_url(mms), "--out", str(out), "--no-progress", "--json"]
+    assert main(argv) == ExitCode.OK
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert (summary["rows"], summary["predicted"], summary["no_face"]) == (4, 3, 1)
+    assert [(r["face"], r["file"]) for r in read_rows(out)] == [
+        (0, "a_pair.jpg"), (1, "a_pair.jpg"), (0, "b_hopper.jpg"), (None, "c_wall.png")]
+    fetched = {p.name: p.stat().st_mtime_ns for p in (out / "photos").iterdir()}
+    assert main(argv) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["summary"]["requests"] == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "photos").iterdir()} == fetched
