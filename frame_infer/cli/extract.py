@@ -32,9 +32,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..client.extract import extract_video
     from ..client.manifest import manifest_path
+    from ..client.outlock import check_out_folder
     from ..client.source_record import ended_early_message, read_source
     from ..errors import ExitCode
 
+    check_out_folder(args.out)
     faces = face_options(args)
     frames, duration = extract_video(args.video, args.out, args.fps, args.quality,
                                      progress=args.progress, faces=faces)

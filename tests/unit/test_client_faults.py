@@ -186,14 +186,19 @@ def test_a_second_process_on_the_same_out_is_told_who_holds_it(tmp_path, capsys)
         pass
 
 
-def test_out_that_is_a_file_is_refused_by_name(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["predict", "run", "extract"])
+def test_out_that_is_a_file_is_refused_by_name(tmp_path, capsys, command):
     from frame_infer.cli import main
+    from frame_infer.client.extract import make_sample_video
 
     write_frames(tmp_path / "frames", 2, size=SMALL)
+    video = make_sample_video(tmp_path / "clip.mkv", seconds=0.2, fps=10, size=(64, 48))
     out = tmp_path / "results.txt"
     out.write_text("mine")
-    code = main(["predict", str(tmp_path / "frames"), "--endpoint",
-                 "http://127.0.0.1:1/predictions/x", "--out", str(out), "--no-progress"])
+    given = tmp_path / "frames" if command == "predict" else video
+    endpoint = [] if command == "extract" else ["--endpoint",
+                                                "http://127.0.0.1:1/predictions/x"]
+    code = main([command, str(given), *endpoint, "--out", str(out), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and f"--out {out} is a file, not a folder" in err
     assert "Errno" not in err and out.read_text() == "mine"
