@@ -47,7 +47,7 @@ def face_settings(faces) -> dict | None:
     settings = dataclasses.asdict(faces)
     for name in _IGNORED_FACE_OPTIONS:
         settings.pop(name, None)
-    return settings
+    return json.loads(json.dumps(settings))  # as read back: tuples become lists
 
 
 def wanted(video: Path, fps: float, quality: int, faces) -> dict:

@@ -257,3 +257,34 @@ def test_whole_frames_to_a_model_that_expects_faces_warn_naming_faces(frames, tm
     del model["input"]["faces"]
     quiet = predict(frames, FakeTarget(default=ok(model=model)), tmp_path / "b", options())
     assert not [w for w in quiet.warnings if "face crops" in w]
+
+
+def test_the_source_record_tells_videos_and_options_apart(tmp_path):
+    """source_record: the same video and options match after a JSON round trip (so a
+    rerun resumes); another video, fps or face option is named; a truncated video's
+    record gives the warning, a whole one none."""
+    from frame_infer.client.extract import make_sample_video
+    from frame_infer.client.faces import FaceOptions
+    from frame_infer.client.source_record import (differences, ended_early,
+                                                  ended_early_message, read_source, wanted,
+                                                  write_source)
+
+    a = make_sample_video(tmp_path / "a.mkv", seconds=0.3, fps=10, size=(64, 48))
+    b = make_sample_video(tmp_path / "b.mkv", seconds=0.4, fps=10, size=(64, 48))
+    record = wanted(a, 10, 90, FaceOptions())
+    write_source(tmp_path, {**record, "complete": True})
+    back = read_source(tmp_path)
+    assert differences(back, wanted(a, 10, 90, FaceOptions())) == []
+    assert differences(back, wanted(b, 10, 90, FaceOptions())) == [
+        f"it holds {a.resolve()}, not {b.resolve()}"]
+    assert differences(back, wanted(a, 5, 90, FaceOptions())) == ["fps 10.0 there, 5.0 now"]
+    assert differences(back, wanted(a, 10, 90, FaceOptions(detector="haar"))) == [
+        "face options differ: detector 'blazeface' there, 'haar' now"]
+    assert differences(back, wanted(a, 10, 90, None)) == [
+        "faces: faces (blazeface) there, whole frames now"]
+    assert differences(None, record)[0].startswith("it has no source.json")
+    assert ended_early(20.0, 11.7) and not ended_early(20.0, 19.9) and not ended_early(None, 3)
+    assert ended_early_message(back) is None
+    message = ended_early_message({"video": "v.mkv", "ended_early": True,
+                                   "declared_duration": 20.0, "duration": 11.7})
+    assert "says it lasts 20.00 s but its pictures stop at 11.70 s" in message
