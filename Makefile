@@ -63,7 +63,8 @@ soak: $(STAMP) java
 # Serve, BentoML, FastAPI + uvicorn; benchmarks/peers/). The peers' ~75 packages go into a
 # venv of their own under build/, pinned by the same constraints.txt, so `make test` and
 # `make demo` never install or import them and .venv is not rewritten under running tests.
-# About 15 minutes on a quiet machine; writes build/bench-peers/peers.{md,json,png};
+# Minutes on a quiet machine (320 frames of all five took 4 min at load average 3-8);
+# writes build/bench-peers/peers.{md,json,png} and the servers' logs in logs/ there;
 # `make bench-peers SAVE=1` also updates benchmarks/results/.
 PEERS_VENV  := build/peers-venv
 PEERS_STAMP := $(PEERS_VENV)/.installed
