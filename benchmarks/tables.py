@@ -411,8 +411,9 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
     fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
                bbox_to_anchor=(0.5, 0.93), frameon=False)
     notes = [f"{r['label']}: {r['status'].split(':')[0]}" for r in rows if not r["ranked"]]
+    load = info.get("load_average") or ["?"]
     title = (f"Same model, same preprocessing, same load: {info['frames']} frames, "
-             f"{info['cores']} cores")
+             f"{info['cores']} cores; {info['date']}, load average {load[0]} at the start")
     if info.get("label"):
         title += f" ({info['label']})"
     fig.suptitle(title, fontsize=11)
