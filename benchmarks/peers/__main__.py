@@ -28,6 +28,9 @@ from .servers import BY_NAME, SERVERS, start
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
+QUIET_LOAD = 1.5
+"""Above this 1-minute load average at the start, the table and chart say the machine was
+not quiet (other work shares the cores being measured)."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -151,10 +154,12 @@ def main(argv=None) -> int:
         frames = extract_frames(video, work / "frames", progress=False)
         files = sorted((work / "frames").glob("*.jpg"))[:args.frames]
         workload = build_workload(files, model_dir, args.per_request)
+        load = _loadavg()[0]
+        label = args.label or (f"not a quiet machine: load average {load:.1f} at the start"
+                               if load > QUIET_LOAD else "")
         info = {**machine(), "load_average": [round(x, 2) for x in _loadavg()],
                 "versions": versions(), "frames": workload.images,
-                "per_request": args.per_request, "repeats": args.repeats,
-                "label": args.label}
+                "per_request": args.per_request, "repeats": args.repeats, "label": label}
         print(f"machine: {info}", flush=True)
         rows = []
         for name in args.servers.split(","):

@@ -80,9 +80,8 @@ class LoadResult:
     """One line per failed request (status, reset, timeout, unreadable answer)."""
 
 
-def _post(conn: http.client.HTTPConnection, path: str, body: bytes, content_type: str,
-          timeout: float) -> tuple[int, bytes]:
-    conn.timeout = timeout
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, content_type: str
+          ) -> tuple[int, bytes]:
     conn.request("POST", path, body=body, headers={"Content-Type": content_type})
     response = conn.getresponse()
     return response.status, response.read()
@@ -107,7 +106,7 @@ def send_all(url: str, workload: Workload, concurrency: int, timeout_s: float = 
                     _, (body, content_type, ids) = queue.pop()
                 began = time.perf_counter()
                 try:
-                    status, data = _post(conn, path, body, content_type, timeout_s)
+                    status, data = _post(conn, path, body, content_type)
                 except (OSError, http.client.HTTPException) as exc:
                     conn.close()  # reconnect for the next body
                     conn = http.client.HTTPConnection(parsed.hostname, parsed.port,

@@ -15,6 +15,7 @@ from PIL import Image
 
 from benchmarks.peers.__main__ import summarise
 from benchmarks.peers.load import TOLERANCE, build_workload, check, send_all
+from benchmarks.peers.processes import ServerFailed
 from benchmarks.peers.servers import start_peer
 from benchmarks.tables import peers_markdown, plot_peers
 from frame_infer.models import testgen
@@ -85,6 +86,12 @@ def test_the_server_is_stopped_when_the_block_fails(model_dir, tmp_path):
             pid = running.pid
             raise RuntimeError("the test failed here")
     assert gone(pid)
+
+
+def test_a_server_that_exits_at_start_names_its_log(model_dir, tmp_path):
+    with pytest.raises(ServerFailed, match="exited.*unrecognized arguments: --bogus"):
+        with start_peer("standin", model_dir, tmp_path, cores=1, extra_args=("--bogus",)):
+            pass  # not reached
 
 
 def test_no_server_at_all_is_every_image_unanswered(workload):
