@@ -15,9 +15,7 @@ peer whose packages are not installed is listed as such. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -151,7 +149,7 @@ def main(argv=None) -> int:
         store = work / "store"
         packager.build_archive(model, "ferplus", store)
         video = make_sample_video(work / "sample.mp4", seconds=20, fps=30)
-        frames = extract_frames(video, work / "frames", progress=False)
+        extract_frames(video, work / "frames", progress=False)
         files = sorted((work / "frames").glob("*.jpg"))[:args.frames]
         workload = build_workload(files, model_dir, args.per_request)
         load = _loadavg()[0]
@@ -172,7 +170,6 @@ def main(argv=None) -> int:
         if args.save:
             for name in ("peers.md", "peers.json", "peers.png"):
                 shutil.copy(args.out / name, RESULTS / name)
-        del frames
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -9,7 +9,6 @@ loaded; ``POST /predict`` takes the benchmark's multipart bodies.
 from __future__ import annotations
 
 import argparse
-import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .core import Classifier, answer_json
