@@ -29,6 +29,17 @@ def at_least(low: int):
     return parse
 
 
+def non_negative(text: str) -> float:
+    """An argparse type: a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of at least 0")
+    return value
+
+
 def positive(text: str) -> float:
     """An argparse type: a number above 0."""
     try:
@@ -101,8 +112,14 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=at_least(1), default=d.retry.max_attempts,
                         metavar="ATTEMPTS",
                         help=f"attempts per request, the first one included "
-                             f"({d.retry.max_attempts}); a request "
-                             "that fails them all leaves its frames for a rerun")
+                             f"({d.retry.max_attempts}), until the endpoint has answered "
+                             "once (then --retry-budget applies); a request that fails "
+                             "them all leaves its frames for a rerun")
+    parser.add_argument("--retry-budget", type=non_negative, default=d.retry.outage_budget,
+                        metavar="SECONDS",
+                        help=f"once the endpoint has answered, ride out an outage (a server "
+                             f"restart) for this long ({d.retry.outage_budget:g}; 0: count "
+                             "--retries only)")
     parser.add_argument("--retry-errors", action="store_true",
                         help="also resend frames the service answered with an error "
                              "(e.g. invalid_image) in an earlier run")
@@ -185,7 +202,8 @@ def predict_options(args: argparse.Namespace):
 
     return PredictOptions(
         batch_size=args.frames_per_request, concurrency=args.concurrency,
-        retry=RetryPolicy(max_attempts=args.retries), by_reference=args.by_reference,
+        retry=RetryPolicy(max_attempts=args.retries, outage_budget=args.retry_budget),
+        by_reference=args.by_reference,
         progress=args.progress, max_payload=args.max_payload, timeout=args.timeout,
         resize_to=(None if args.full_frames else parse_model_input(args.model_input)
                    if args.model_input else "auto"),

@@ -10,7 +10,8 @@ One face's way through ``run --faces``, each module once, in order:
 
 1. ``extract`` cuts the frame, finds its faces (``faces``: a ``FaceCrop`` each), gives
    each the id of its person (``tracks``) and writes the crop and the frame's
-   ``manifest`` line;
+   ``manifest`` line (``source_record`` keeps which video and options the folder holds;
+   ``outlock`` keeps a second run out of the same folder);
 2. ``sources`` turns the line into ``items.Item`` s (one per face; a faceless frame is one
    ``NO_FACE`` item), and says once, in a ``Work``, that the job has faces;
 3. ``engine`` packs the item into a request (``payload``), sends it to the target

@@ -102,3 +102,18 @@ def test_ctrl_c_says_what_is_saved_and_how_to_continue(tmp_path, capsys, monkeyp
     assert f"3 results are saved in {tmp_path / 'out'}" in err
     assert "run the same command again to continue: frame-infer predict " in err
     assert "--out " + str(tmp_path / "out") in err
+
+
+def test_retry_flags_become_the_retry_policy():
+    """--retries and --retry-budget reach RetryPolicy; the defaults are the dataclass's."""
+    from frame_infer.cli import build_parser
+    from frame_infer.cli.common import predict_options
+
+    args = build_parser("predict").parse_args(PREDICT + ["--retries", "2", "--retry-budget",
+                                                         "7.5"])
+    policy = predict_options(args).retry
+    assert (policy.max_attempts, policy.outage_budget) == (2, 7.5)
+    default = predict_options(build_parser("predict").parse_args(PREDICT)).retry
+    assert default == RetryPolicy()
+    with pytest.raises(SystemExit):
+        build_parser("predict").parse_args(PREDICT + ["--retry-budget", "-1"])
