@@ -78,7 +78,8 @@ def measure(name: str, workload: Workload, concurrencies: list[int], repeats: in
         print(f"    {server.label}: {rows[-1]['status']}", flush=True)
     finally:
         logs.mkdir(parents=True, exist_ok=True)
-        for log in [work / f"{name}.log", *work.glob("mms-*/**/*.log")]:
+        mms_logs = work.glob("mms-*/**/*.log") if name == "frame-infer" else []
+        for log in [work / f"{name}.log", *mms_logs]:
             if log.is_file():
                 shutil.copy(log, logs / f"{name}-{log.name}")
     return rows

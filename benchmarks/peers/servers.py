@@ -168,11 +168,10 @@ def start_project(store: Path, work: Path, workers: int = 2) -> Iterator[Running
                     pass
             return total
 
-        def forwards() -> list[int]:
-            counts = []
-            for log in sorted(run_dir.rglob("*.log")):
-                counts += [int(n) for n in _BATCH_LINE.findall(log.read_bytes())]
-            return counts
+        def forwards() -> list[int]:  # the console only: mms_log.log has each line twice
+            log = served.server.stdout_log
+            return [int(n) for n in _BATCH_LINE.findall(log.read_bytes())] \
+                if log.is_file() else []
 
         yield Running(java.pid, f"{served.server.inference_url}/predictions/ferplus", cpu,
                       forwards)
