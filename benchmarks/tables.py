@@ -409,18 +409,19 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     handles, names = left.get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
-               bbox_to_anchor=(0.5, 0.93), frameon=False)
+               bbox_to_anchor=(0.5, 0.89), frameon=False)
     notes = [f"{r['label']}: {r['status'].split(':')[0]}" for r in rows if not r["ranked"]]
+    import textwrap
+
     load = info.get("load_average") or ["?"]
-    title = (f"Same model, same preprocessing, same load: {info['frames']} frames, "
-             f"{info['cores']} cores; {info['date']}, load average {load[0]} at the start")
-    if info.get("label"):
-        title += f" ({info['label']})"
-    fig.suptitle(title, fontsize=11)
+    when = f"{info['date']}, load average {load[0]} at the start" + (
+        f": {info['label']}" if info.get("label") else "")
+    fig.suptitle(f"Same model, same preprocessing, same load: {info['frames']} frames, "
+                 f"{info['cores']} cores\n" + textwrap.shorten(when, 130), fontsize=11)
     if notes:
         fig.text(0.5, 0.01, "Grey, hatched, or missing: not ranked (" + "; ".join(
             dict.fromkeys(notes)) + ")", ha="center", fontsize=8)
-    fig.tight_layout(rect=(0, 0.05 if notes else 0, 1, 0.88))
+    fig.tight_layout(rect=(0, 0.05 if notes else 0, 1, 0.86))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
