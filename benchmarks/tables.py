@@ -200,7 +200,7 @@ def plot_served(rows: list[dict], path: Path) -> None:
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)
-        ax.margins(y=0.15)
+        ax.margins(y=0.22)
         ax.grid(axis="y", alpha=0.3)
     handles, names = left.get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
@@ -405,7 +405,7 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
         ax.set_xticks(range(len(servers)), servers, fontsize=9)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)
-        ax.margins(y=0.15)
+        ax.margins(y=0.22)
         ax.grid(axis="y", alpha=0.3)
     handles, names = left.get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
