@@ -96,6 +96,16 @@ class ModelConfig:
     """Object bytes one batch holds at once (fetched, not yet decoded); other fetches wait
     for room. Each body is decoded as it arrives. Objects over this (or over 64 MiB) are
     ``image_too_large``."""
+    s3_max_bytes_per_request: int = 128 * 1024 * 1024
+    """Object bytes one request's ``s3`` references may fetch in all (a reference repeated
+    within the request is fetched and counted once); an object past what is left is
+    ``image_too_large`` without its body being read. Their decoded pixels are spent from
+    the request's ``max_request_pixels`` like the body's images."""
+    s3_shared_wait_s: float = 5.0
+    """How long the other requests of an MMS batch wait for its ``s3`` fetches: a request
+    whose objects are not all fetched by then is answered 503 ``s3_slow`` (retry), so a
+    silent S3 delays the others by this, not by ``s3_fetch_deadline_s``. A batch holding
+    only requests with references waits the whole deadline."""
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -165,9 +175,9 @@ def _coerce(name: str, value, source: str):
         if name in int_fields:
             return int(value)
         if name in ("scale", "s3_connect_timeout_s", "s3_read_timeout_s",
-                    "s3_fetch_deadline_s"):
+                    "s3_fetch_deadline_s", "s3_shared_wait_s"):
             return float(value)
-        if name == "s3_max_bytes_in_flight":
+        if name in ("s3_max_bytes_in_flight", "s3_max_bytes_per_request"):
             return int(value)
         if name == "softmax":
             if isinstance(value, str):
@@ -198,7 +208,7 @@ def _validate(cfg: ModelConfig, source: str) -> None:
         if getattr(cfg, key) < 1:
             problems.append(f"{key} must be at least 1")
     for key in ("s3_connect_timeout_s", "s3_read_timeout_s", "s3_fetch_deadline_s",
-                "s3_max_bytes_in_flight"):
+                "s3_max_bytes_in_flight", "s3_max_bytes_per_request", "s3_shared_wait_s"):
         if not getattr(cfg, key) > 0:
             problems.append(f"{key} must be more than 0")
     if not cfg.labels:

@@ -4,6 +4,13 @@ Bounded in time and memory, whatever S3 (or a stand-in) does: the client has exp
 connect and read timeouts, each batch's fetches share one deadline, and the bytes one
 batch holds at once (fetched, not yet decoded) stay under a budget. With a ``decode``
 function, each body is decoded as soon as it arrives and only the small result is kept.
+
+What one request may make the worker fetch is bounded as well (:class:`RequestAllowance`):
+a reference repeated within a request is fetched once (300 references to one 20 MB
+object cost one fetch, not 6 GB), the distinct objects' bytes are counted against
+``s3_max_bytes_per_request`` and their decoded pixels against the request's
+``max_request_pixels``, as an image sent in the body is. An object past what is left gets
+``image_too_large``; which one depends on the order the fetches finish in.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from typing import Callable, Sequence
 from .codecs import S3Ref
 from .config import ModelConfig
 from .errors import ImageError
-from .imaging import decode_image
+from .imaging import OpenedImage, PixelBudget, finish_image, open_image
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +60,59 @@ class ByteBudget:
             self._room.notify_all()
 
 
-def pixels_or_error(cfg: ModelConfig) -> Callable[[bytes], object]:
-    """``decode`` for :class:`S3Fetcher`: a body becomes the model's pixels or its ImageError."""
-    def decode(body: bytes):
+class S3Late(ImageError):
+    """A fetch not done by its deadline (an ``s3_error``): the service may answer its
+    request as a whole instead (``s3_shared_wait_s``)."""
+
+    def __init__(self, message: str):
+        super().__init__("s3_error", message)
+
+
+class RequestAllowance:
+    """What one request's references may still cost: fetched bytes, decoded pixels.
+
+    Shared by the fetch threads of the request's references, so spending is locked. The
+    pixels are the request's own :class:`PixelBudget` (the body's images spend from it too).
+    """
+
+    def __init__(self, max_bytes: int, pixels: PixelBudget | None = None):
+        self.max_bytes = max_bytes
+        self.bytes_left = max_bytes
+        self.pixels = pixels
+        self._lock = threading.Lock()
+
+    def take_bytes(self, size: int, uri: str) -> ImageError | None:
+        """Spend ``size`` fetched bytes; the ImageError to answer when they do not fit."""
+        with self._lock:
+            if size <= self.bytes_left:
+                self.bytes_left -= size
+                return None
+            left = self.bytes_left
+        return ImageError("image_too_large", f"{uri} ({size} bytes) does not fit in the "
+                          f"{left} bytes left of the request's S3 budget of {self.max_bytes} "
+                          "(s3_max_bytes_per_request); send fewer or smaller objects per "
+                          "request")
+
+    def spend_pixels(self, opened: OpenedImage) -> None:
+        """Spend the decoded pixels of ``opened`` (raises ImageError when they do not fit)."""
+        if self.pixels is not None:
+            with self._lock:
+                self.pixels.spend(opened)
+
+
+def pixels_or_error(cfg: ModelConfig) -> Callable[..., object]:
+    """``decode`` for :class:`S3Fetcher`: a body becomes the model's pixels or its ImageError;
+    its decoded pixels are spent from the request's allowance first, when there is one."""
+    def decode(body: bytes, allowance: RequestAllowance | None = None):
         try:
-            return decode_image(body, cfg)
+            opened = open_image(body, cfg)
+            try:
+                if allowance is not None:
+                    allowance.spend_pixels(opened)
+            except ImageError:
+                opened.close()
+                raise
+            return finish_image(opened, cfg)
         except ImageError as exc:
             return exc
     return decode
@@ -113,13 +168,13 @@ class S3Fetcher:
             return self._client
 
     def _late(self, ref: S3Ref) -> ImageError:
-        return ImageError("s3_error", f"{ref.uri} was not fetched within the batch's "
-                          f"{self._deadline_s:g} s (s3_fetch_deadline_s): S3 answered too "
-                          "slowly or not at all")
+        return S3Late(f"{ref.uri} was not fetched within the batch's {self._deadline_s:g} s "
+                      "(s3_fetch_deadline_s): S3 answered too slowly or not at all")
 
     def fetch_one(self, ref: S3Ref, budget: ByteBudget | None = None,
-                  deadline: float | None = None):
-        """One object: its bytes (or, with ``decode``, the decoded result) or an ImageError."""
+                  deadline: float | None = None, allowance: RequestAllowance | None = None):
+        """One object: its bytes (or, with ``decode``, the decoded result) or an ImageError;
+        with ``allowance``, its bytes and pixels are spent from it."""
         if ref.bucket not in self.allowed:
             allowed = ", ".join(sorted(self.allowed)) or "none"
             return ImageError("s3_forbidden", f"bucket {ref.bucket!r} is not allowed (allowed: "
@@ -135,7 +190,8 @@ class S3Fetcher:
             response = self._get_client().get_object(Bucket=ref.bucket, Key=ref.key)
             body = response["Body"]
             try:
-                return self._receive(ref, body, response.get("ContentLength"), budget, deadline)
+                return self._receive(ref, body, response.get("ContentLength"), budget, deadline,
+                                     allowance)
             finally:
                 body.close()
         except ClientError as exc:
@@ -152,11 +208,14 @@ class S3Fetcher:
             return ImageError("s3_error", f"cannot read {ref.uri}: {exc}")
 
     def _receive(self, ref: S3Ref, body, size: int | None, budget: ByteBudget,
-                 deadline: float):
-        """Read ``body`` within the budget and the deadline, then decode it (if asked)."""
+                 deadline: float, allowance: RequestAllowance | None = None):
+        """Read ``body`` within the budgets and the deadline, then decode it (if asked)."""
         if size is not None and size > self._max_bytes:
             return ImageError("image_too_large", f"{ref.uri} is {size} bytes, over "
                               f"{self._max_bytes}")
+        if allowance is not None and size is not None and \
+                (refused := allowance.take_bytes(size, ref.uri)) is not None:
+            return refused  # the body is never read
         reserved = self._max_bytes if size is None else size
         if not budget.acquire(reserved, deadline):
             return self._late(ref)
@@ -168,6 +227,9 @@ class S3Fetcher:
                                       f"{self._max_bytes} bytes")
                 if time.monotonic() >= deadline:
                     return self._late(ref)
+                if allowance is not None and size is None and \
+                        (refused := allowance.take_bytes(len(chunk), ref.uri)) is not None:
+                    return refused
                 received.write(chunk)
             data = received.getvalue()
             del received, chunk
@@ -176,29 +238,47 @@ class S3Fetcher:
             with self._decode_slots:
                 if time.monotonic() >= deadline:
                     return self._late(ref)
-                return self._decode(data)
+                return self._decode(data) if allowance is None else \
+                    self._decode(data, allowance)
         finally:
             budget.release(reserved)
 
-    def fetch_all(self, refs: Sequence[S3Ref]) -> list:
+    def fetch_all(self, refs: Sequence[S3Ref],
+                  allowances: Sequence[RequestAllowance | None] | None = None,
+                  wait_s: float | None = None) -> list:
         """Fetch every reference in parallel; results in the same order. What is not done
-        by the batch's deadline is an ``s3_error``; nothing waits longer."""
+        by the deadline (``wait_s``, at most the batch's ``deadline_s``) is an
+        :class:`S3Late`; nothing waits longer.
+
+        ``allowances``: the request each reference belongs to, as its allowance (one
+        object per request); a reference repeated within a request is fetched once and
+        its result shared, and each distinct object is spent from its request's allowance.
+        """
         if not refs:
             return []
-        deadline = time.monotonic() + self._deadline_s
+        wait_s = self._deadline_s if wait_s is None else min(wait_s, self._deadline_s)
+        deadline = time.monotonic() + wait_s
         budget = ByteBudget(self._max_bytes_in_flight)
-        if any(ref.bucket in self.allowed for ref in refs):
+        owners = list(allowances) if allowances is not None else [None] * len(refs)
+        distinct: dict[tuple[int, S3Ref], int] = {}  # (request, ref) -> its fetch
+        jobs: list[tuple[S3Ref, RequestAllowance | None]] = []
+        for ref, owner in zip(refs, owners):
+            if distinct.setdefault((id(owner), ref), len(jobs)) == len(jobs):
+                jobs.append((ref, owner))
+        if any(ref.bucket in self.allowed for ref, _ in jobs):
             self._get_client()  # once, before the threads
-        pool = ThreadPoolExecutor(max_workers=min(self._max_workers, len(refs)),
+        pool = ThreadPoolExecutor(max_workers=min(self._max_workers, len(jobs)),
                                   thread_name_prefix="s3fetch")
         try:
-            futures = [pool.submit(self.fetch_one, ref, budget, deadline) for ref in refs]
+            futures = [pool.submit(self.fetch_one, ref, budget, deadline, owner)
+                       for ref, owner in jobs]
             wait(futures, timeout=max(0.0, deadline - time.monotonic()))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        late = [ref.uri for ref, f in zip(refs, futures) if not f.done()]
+        late = [ref.uri for (ref, _), f in zip(jobs, futures) if not f.done()]
         if late:
             logger.warning("S3 deadline of %gs passed with %d of %d fetches pending (first: "
-                           "%s)", self._deadline_s, len(late), len(refs), late[0])
-        return [f.result() if f.done() and not f.cancelled() else self._late(ref)
-                for ref, f in zip(refs, futures)]
+                           "%s)", wait_s, len(late), len(jobs), late[0])
+        results = [f.result() if f.done() and not f.cancelled() else self._late(ref)
+                   for (ref, _), f in zip(jobs, futures)]
+        return [results[distinct[(id(owner), ref)]] for ref, owner in zip(refs, owners)]

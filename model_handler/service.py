@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from .config import ModelConfig, load_config
 from .engine import Engine, MXNetEngine, OnnxRuntimeEngine
 from .errors import PHRASES, ImageError, RequestError
 from .imaging import OpenedImage, PixelBudget, finish_image, normalise, open_image
-from .s3fetch import S3Fetcher
+from .s3fetch import RequestAllowance, S3Fetcher, S3Late
+from .wire import INVALID_OUTPUT, S3_SLOW
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class RequestPlan:
     ids: list[str] = field(default_factory=list)
     slots: list[int | ImageError] = field(default_factory=list)  # batch row or error
     error: RequestError | None = None
+    pixels: PixelBudget | None = None
+    """The request's ``max_request_pixels``, spent by its body's images and S3 objects."""
 
 
 @dataclass
@@ -119,7 +124,7 @@ class ImageClassifierService:
         plans: list[RequestPlan] = []
         sources: list[codecs.Source] = []
         for idx, request in enumerate(data):
-            plan = RequestPlan()
+            plan = RequestPlan(pixels=PixelBudget(cfg.max_request_pixels))
             plans.append(plan)
             try:
                 content_type, part_types = request_types(context, idx)
@@ -132,7 +137,7 @@ class ImageClassifierService:
                 plan.slots.append(len(sources))
                 sources.append(source)
 
-        resolved = self._resolve_s3(sources)
+        resolved = self._resolve_s3(sources, plans)
         pixels = self._decode_all(self._open_all(resolved, plans))
         good = [i for i, p in enumerate(pixels) if isinstance(p, np.ndarray)]
         batch = np.empty((len(good), *cfg.input_shape), dtype=np.float32)
@@ -147,12 +152,38 @@ class ImageClassifierService:
             plan.slots = [row_of[s] if s in row_of else pixels[s] for s in plan.slots]
         return PreparedBatch(batch, plans)
 
-    def _resolve_s3(self, sources: list) -> list:
-        refs = [i for i, s in enumerate(sources) if isinstance(s, S3Ref)]
-        fetched = self._fetcher.fetch_all([sources[i] for i in refs])
+    def _resolve_s3(self, sources: list, plans: list[RequestPlan]) -> list:
+        """Fetch the ``s3`` references, each request spending its own allowance.
+
+        The batch is answered only when every fetch is done or late, so requests without
+        references wait for them: while the batch holds such requests, fetches get
+        ``s3_shared_wait_s`` (not the whole ``s3_fetch_deadline_s``), and a request
+        whose fetches are not all done by then is answered 503 ``s3_slow`` as a whole
+        (retry: a batch of its own gets the whole deadline)."""
+        cfg = self.config
+        owner_of = {}
+        for plan in plans:
+            allowance = RequestAllowance(cfg.s3_max_bytes_per_request, plan.pixels)
+            owner_of.update((slot, (plan, allowance)) for slot in plan.slots
+                            if isinstance(sources[slot], S3Ref))
+        if not owner_of:
+            return sources
+        shared = any(plan.error is None and plan.slots and
+                     not any(slot in owner_of for slot in plan.slots) for plan in plans)
+        refs = sorted(owner_of)
+        fetched = self._fetcher.fetch_all([sources[i] for i in refs],
+                                          [owner_of[i][1] for i in refs],
+                                          wait_s=cfg.s3_shared_wait_s if shared else None)
         resolved = list(sources)
         for i, result in zip(refs, fetched):
             resolved[i] = result
+            plan = owner_of[i][0]
+            if shared and isinstance(result, S3Late) and plan.error is None:
+                others = sum(1 for p in plans if p is not plan)
+                plan.error = RequestError(503, S3_SLOW, (
+                    f"{sources[i].uri} was not fetched within {cfg.s3_shared_wait_s:g} s "
+                    f"(s3_shared_wait_s) while {others} other request(s) of the same batch "
+                    "waited for it; retry the request (S3 answered slowly or not at all)"))
         return resolved
 
     def _open_all(self, sources: list, plans: list[RequestPlan]) -> list:
@@ -160,7 +191,7 @@ class ImageClassifierService:
         ``max_request_pixels`` budget in its order; nothing is decoded yet."""
         opened = list(sources)
         for plan in plans:
-            budget = PixelBudget(self.config.max_request_pixels)
+            budget = plan.pixels or PixelBudget(self.config.max_request_pixels)
             for slot in plan.slots:
                 if isinstance(sources[slot], (bytes, bytearray)):
                     try:
@@ -210,6 +241,9 @@ class ImageClassifierService:
                     predictions.append(slot.entry(image_id))
                     continue
                 row = probs[slot]
+                if not np.isfinite(row).all():  # JSON has no NaN/Inf; never emit them
+                    predictions.append(non_finite(image_id, outputs[slot]))
+                    continue
                 top = int(row.argmax())
                 predictions.append({
                     "id": image_id, "label": cfg.labels[top], "score": float(row[top]),
@@ -229,7 +263,8 @@ class ImageClassifierService:
         # inside the first read, so only then is the header set. See README, "Known limits".
         if batch_requests == 1:
             context.set_response_content_type(idx, codecs.JSON)
-        return json.dumps(body)
+        return json.dumps(body, allow_nan=False)  # a NaN that slipped through: a 500, not
+        # an answer that is not JSON
 
     # -- the MMS entry -------------------------------------------------------------------
     def handle(self, data: list[dict], context) -> list[str]:
@@ -260,6 +295,27 @@ class ImageClassifierService:
             logger.warning("could not write the batch's metrics line: %s", exc)
 
 
+def non_finite(image_id: str, output: np.ndarray) -> dict:
+    """The per-image error for a model output with NaN or Inf (what JSON cannot carry)."""
+    bad = int((~np.isfinite(output)).sum())
+    return ImageError(INVALID_OUTPUT, f"the model's output for this image is not finite "
+                      f"({bad} of {output.size} values are NaN or Inf); the model or its "
+                      "input normalisation is broken for this input").entry(image_id)
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends this handler process at once (MMS 1.1.11's own handler does not).
+
+    MMS's ``start_worker`` installs, in each handler it forks, a SIGTERM handler that
+    removes the *listener's* socket file and returns: the handler lives on until some
+    crash, and the frontend then retries that socket forever ("Failed to connect to
+    worker"), the worker READY but dead. Exiting instead lets the frontend reconnect to
+    the listener, which forks a new handler (as after SIGKILL: about a second and a model
+    load). Only in the handler's main thread, where signal handlers can be set."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+
+
 def batch_figures(plans: list[RequestPlan]) -> tuple[list[int], list[int], list[str]]:
     """(status of each request, images each answered, code of each per-image error)."""
     statuses, images, codes = [], [], []
@@ -278,6 +334,7 @@ def handle(data, context):
     """MMS entry point (``model_handler.service:handle``)."""
     if not _service.initialized:
         _service.initialize(context)  # raising here fails registration loudly, as intended
+        exit_on_sigterm()
         if data is None:
             return None
     if data is None:

@@ -65,10 +65,16 @@ INVALID_INSTANCE = "invalid_instance"
 S3_FORBIDDEN = "s3_forbidden"
 S3_NOT_FOUND = "s3_not_found"
 S3_ERROR = "s3_error"
+INVALID_OUTPUT = "invalid_output"
+"""The model's output for the image holds NaN or Inf (JSON cannot carry them)."""
 IMAGE_ERROR_CODES = frozenset({INVALID_IMAGE, IMAGE_TOO_LARGE, INVALID_INSTANCE,
-                               S3_FORBIDDEN, S3_NOT_FOUND, S3_ERROR})
+                               S3_FORBIDDEN, S3_NOT_FOUND, S3_ERROR, INVALID_OUTPUT})
 """Per-image codes: the service's answer for that one image (docs/API.md). The client
 treats only these (and predictions) as final; whole-request failures are sent again."""
+
+S3_SLOW = "s3_slow"
+"""Whole request, 503: its S3 objects were not fetched while other requests of the same
+MMS batch waited (``s3_shared_wait_s``); safe to retry."""
 
 REQUEST_FAILED = "request_failed"
 """Client-side: the item's request failed as a whole after every attempt (or its answer

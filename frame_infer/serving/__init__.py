@@ -3,7 +3,10 @@
 ``lifecycle.ServedModel`` is the one way to run MMS (ports and archive checked, Java
 started by pid, models registered and READY, signals, metrics thread, stop and clean-up);
 ``mms`` holds its steps (settings, config, Java command, registration, stop by pid).
-``container`` is the SageMaker entrypoint and ``front`` its HTTP front (``/ping`` and
-``/invocations`` on port 8080, in front of MMS on loopback). Installed with the
+``front`` is the HTTP front clients reach, before an MMS on internal loopback ports, in
+``frame-infer serve`` and the SageMaker container alike (``/predictions/NAME``,
+``/invocations``, ``/ping``; bodies bounded, framing checked, errors in the contract's
+shape, MMS restarted when the model stops answering); ``container`` is the SageMaker
+entrypoint. Installed with the
 ``serving`` extra; imports nothing from the client or deploy.
 """

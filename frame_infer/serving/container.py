@@ -22,13 +22,12 @@ import os
 import re
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Iterator, Mapping
 
 from ..errors import InputError
-from .front import Front
+from .front import Front, FrontSettings, running_front
 from .lifecycle import MetricsSettings, ServeConfig, ServedModel, StartupTimeout, Stopped
 from .mms import DEFAULT_MAX_REQUEST_BYTES, ModelSettings, ServerError, ServerSettings
 from .ports import free_port
@@ -53,6 +52,7 @@ class ContainerSettings:
     java_heap_mb: int = 0  # 0: derived from the queue (ServerSettings)
     probe_interval_s: float = 10.0  # idle this long: the front sends the model a probe
     probe_timeout_s: float = 20.0  # a probe unanswered this long: /ping says Unhealthy
+    front_memory_mb: int = 256  # request bodies the front holds in memory (then: temp files)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> "ContainerSettings":
@@ -77,7 +77,18 @@ class ContainerSettings:
             job_queue_size=get("FRAME_INFER_JOB_QUEUE_SIZE", int, d.job_queue_size),
             java_heap_mb=get("FRAME_INFER_JAVA_HEAP_MB", int, d.java_heap_mb),
             probe_interval_s=get("FRAME_INFER_PROBE_INTERVAL_S", float, d.probe_interval_s),
-            probe_timeout_s=get("FRAME_INFER_PROBE_TIMEOUT_S", float, d.probe_timeout_s))
+            probe_timeout_s=get("FRAME_INFER_PROBE_TIMEOUT_S", float, d.probe_timeout_s),
+            front_memory_mb=get("FRAME_INFER_FRONT_MEMORY_MB", int, d.front_memory_mb))
+
+    def front(self) -> FrontSettings:
+        """The front's settings: this address, limits and probe timing."""
+        return FrontSettings(host=self.host, port=self.port,
+                             max_request_bytes=self.max_request_bytes,
+                             batch_size=self.batch_size, workers=self.workers,
+                             response_timeout_s=self.response_timeout_s,
+                             memory_bytes=self.front_memory_mb * 1024 * 1024,
+                             probe_interval_s=self.probe_interval_s,
+                             probe_timeout_s=self.probe_timeout_s)
 
 
 def find_model(model_dir: Path) -> tuple[Path, str, str]:
@@ -133,9 +144,9 @@ def serve_config(settings: ContainerSettings, log_to: BinaryIO | None = None) ->
     model = ModelSettings(archive=url, name=name, batch_size=settings.batch_size,
                           max_batch_delay_ms=settings.max_batch_delay_ms,
                           workers=settings.workers)
+    # The metrics reader always runs: the front's health check reads MMS's worker retries.
     return ServeConfig(server, (model,), startup_timeout_s=settings.startup_timeout_s,
-                       metrics=MetricsSettings(copy_to=log_to) if log_to else None,
-                       remove_run_dir="always")
+                       metrics=MetricsSettings(copy_to=log_to), remove_run_dir="always")
 
 
 class ContainerModel(ServedModel):
@@ -174,20 +185,10 @@ def start_model(settings: ContainerSettings, log_to: BinaryIO | None = None) -> 
 
 @contextlib.contextmanager
 def serving_front(settings: ContainerSettings, served: ServedModel) -> Iterator[Front]:
-    """The front on ``settings.host:port`` before ``served`` while the block runs, its
-    health probe watching until MMS stops; OSError when it cannot listen."""
-    front = Front((settings.host, settings.port), served.server, served.name, settings,
-                  served.metrics)
-    listener = threading.Thread(target=front.serve_forever, daemon=True)
-    try:
-        listener.start()
-        threading.Thread(target=front.health.run, args=(served.stopping,), daemon=True).start()
+    """The front on ``settings.host:port`` before ``served`` while the block runs
+    (:func:`running_front` with the container's settings)."""
+    with running_front(served, settings.front()) as front:
         yield front
-    finally:
-        if listener.ident is None:  # never listened: shutdown() would wait forever
-            front.server_close()
-        else:
-            shut_down(front)
 
 
 def serve(settings: ContainerSettings) -> int:
@@ -225,12 +226,6 @@ def _serve_front(settings: ContainerSettings, served: ServedModel) -> int:
         _say(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", sys.stderr)
         return 1
     return 0
-
-
-def shut_down(front: Front) -> None:
-    """Stop the front: no new connections; MMS's stop is the lifecycle's."""
-    front.shutdown()
-    front.server_close()
 
 
 def main(argv: list[str] | None = None) -> int:

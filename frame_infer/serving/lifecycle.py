@@ -125,6 +125,11 @@ class ServedModel:
         self._pending: int | None = None
         self._watchdog: threading.Timer | None = None
         self._expired = threading.Event()
+        self._threads = 1
+        self._restart_lock = threading.Lock()
+        self.restarting = False
+        self.restarts = 0
+        """Times :meth:`restart` brought MMS back."""
 
     # -- the steps -------------------------------------------------------------------
     def start(self) -> "ServedModel":
@@ -161,8 +166,8 @@ class ServedModel:
             self._watchdog = threading.Timer(deadline, self._expire)
             self._watchdog.daemon = True
             self._watchdog.start()
-        threads = config.threads or worker_threads(config.models[0].workers
-                                                   if config.models else 1)
+        threads = self._threads = config.threads or worker_threads(
+            config.models[0].workers if config.models else 1)
         began = time.monotonic()
         self._spawning = True  # a signal now would lose the pid: it waits for the handle
         try:
@@ -215,16 +220,45 @@ class ServedModel:
 
     def wait(self) -> bool:
         """Block until SIGTERM/SIGINT or :meth:`request_stop` (True), or until MMS exits by
-        itself (False: :attr:`failed`, so a ``clean-stop`` run dir keeps its logs)."""
+        itself (False: :attr:`failed`, so a ``clean-stop`` run dir keeps its logs). While
+        :meth:`restart` runs, MMS being down is not an exit."""
         try:
             while not self.stopping.wait(1.0):
                 process = self.server.process
+                if self.restarting:
+                    continue
                 if process is None or process.poll() is not None:
                     self.failed = True
                     return False
         except Stopped:
             pass
         return True
+
+    def restart(self, grace_s: float = 2.0) -> None:
+        """Stop MMS (SIGTERM, ``grace_s``, then SIGKILL: it is not serving anyway) and start
+        it again with the same settings: same ports, run dir and console log (appended, so
+        the metrics thread keeps reading it), each model registered and READY again.
+
+        For the front's supervisor, from its own thread; raises ServerError (or the
+        registration's error) when MMS does not come back. Does nothing once the server
+        is stopping; a stop that comes during a restart wins (what was started is stopped
+        by :meth:`close`)."""
+        if not self.ready or self.stopping.is_set():
+            return
+        server, config = self.server, self.config
+        self.restarting = True
+        try:
+            with self._restart_lock:
+                if self.stopping.is_set():
+                    return
+                server.stop(timeout=grace_s)
+                server.spawn(self._threads)
+            server.wait_started(JAVA_START_S)
+            for model in config.models:
+                server.register(model, timeout=REGISTER_S)
+            self.restarts += 1
+        finally:
+            self.restarting = False
 
     def request_stop(self) -> None:
         """End :meth:`wait` from another thread (as a signal does in the main thread)."""
@@ -246,7 +280,8 @@ class ServedModel:
                 self.exporter.server_close()
                 self.exporter = None
             if self.server is not None:
-                self.server.stop()
+                with self._restart_lock:  # a restart under way spawns nothing after this
+                    self.server.stop()
                 policy = self.config.remove_run_dir
                 if policy == "always" or (policy == "clean-stop" and not self.failed):
                     self.server.cleanup()

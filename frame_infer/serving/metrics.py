@@ -3,10 +3,11 @@
 Each figure is measured where it is known, not inferred elsewhere:
 
 - ``frame_infer_requests_total{status}`` and ``frame_infer_request_seconds``: at the HTTP
-  edge. In the container the front answers every ``POST /invocations`` itself (its own
-  411/413/503, MMS's answers, the model's), so it counts them and times each from the
-  request line to the last byte written. ``frame-infer serve`` has no front: there MMS's
-  access-log line of each ``/predictions/`` request gives the status and MMS's own
+  edge. The front (``front.py``, before MMS in ``frame-infer serve`` and the container)
+  answers every inference request itself (its own 400/404/411/413/503, MMS's answers,
+  the model's), so it counts them and times each from the request line to the last byte
+  written. Without a front (a bare :class:`~.lifecycle.ServedModel`, ``count_access``),
+  MMS's access-log line of each ``/predictions/`` request gives the status and MMS's own
   duration (milliseconds since the request arrived, ``Session.toString`` in MMS 1.1.11).
 - ``frame_infer_request_images``, ``frame_infer_image_errors_total{code}``,
   ``frame_infer_batch_images`` and ``frame_infer_inference_seconds``: in the handler, the
@@ -71,6 +72,9 @@ class ServingMetrics:
             buckets=SECONDS_BUCKETS, registry=r)
         self.worker_restarts = Counter("frame_infer_worker_restarts", "Times MMS restarted "
                                        "a worker whose process died", registry=r)
+        self.worker_retries = 0
+        """The same count as ``worker_restarts``, as a plain number the front's health
+        check reads (a retry MMS keeps repeating is a worker it cannot reach)."""
         self.health_probes = Counter("frame_infer_health_probes", "Probes the container "
                                      "front sent an idle model (their batches are counted "
                                      "in the handler's figures)", registry=r)
@@ -129,6 +133,7 @@ class MMSLogReader:
             return message + b"\n"
         if message.startswith(b"Retry worker: "):
             self.metrics.worker_restarts.inc()
+            self.metrics.worker_retries += 1
         elif self.count_access and logger == b"ACCESS_LOG":
             access = ACCESS.search(message)
             if access and access[1] == b"POST" and access[2].startswith(b"/predictions/"):

@@ -129,6 +129,7 @@ class LocalMMS:
                             or tempfile.mkdtemp(prefix="frame-infer-mms-")).resolve()
         self.log_dir = self.run_dir / "logs"
         self.process: subprocess.Popen | None = None
+        self._log_start = 0
 
     @property
     def job_queue_size(self) -> int:
@@ -217,7 +218,10 @@ class LocalMMS:
         worker) and return at once; :meth:`wait_started` waits for it."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         cmd = self.command(self.write_config())
-        with open(self.stdout_log, "wb") as stdout:
+        # Appended: a restarted server (ServedModel.restart) continues the console its
+        # followers read; wait_started looks for the marker past this point only.
+        self._log_start = self.stdout_log.stat().st_size if self.stdout_log.exists() else 0
+        with open(self.stdout_log, "ab") as stdout:
             self.process = subprocess.Popen(
                 cmd, cwd=self.run_dir, env=self.environment(threads),
                 stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -241,7 +245,7 @@ class LocalMMS:
                     raise ServerError(taken)
                 raise ServerError(f"MMS exited with {code} at start: "
                                   f"{diagnose.last_line(stdout_path)}; details: {stdout_path}")
-            if STARTED_MARKER.encode() in stdout_path.read_bytes():
+            if STARTED_MARKER.encode() in stdout_path.read_bytes()[self._log_start:]:
                 try:
                     self._request("GET", self.management_url + "/models", timeout=2)
                     self._request("GET", self.inference_url + "/ping", timeout=2)

@@ -101,7 +101,11 @@ def test_front_rejects_oversized_bodies_and_unknown_paths(container):
                              headers={"Content-Type": "image/jpeg"}, timeout=60)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
-    assert requests.get(f"{container.url}/predictions/rgb", timeout=10).status_code == 404
+    assert requests.get(f"{container.url}/nothing/here", timeout=10).status_code == 404
+    # The front serves /predictions/NAME too (as `frame-infer serve` does): GET is a 405.
+    response = requests.get(f"{container.url}/predictions/rgb", timeout=10)
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
     response = requests.post(f"{container.url}/invocations", data=b"x",
                              headers={"Content-Type": "text/plain"}, timeout=60)
     assert response.status_code == 415  # the handler's answer, passed through
@@ -278,7 +282,11 @@ def test_the_management_api_stays_inside_the_container(container):
                 ("POST", "/invocations/../models?url=evil.mar")]
     for method, path in attempts:
         answer = requests.request(method, container.url + path, timeout=10)
-        assert answer.status_code in (404, 501), (method, path, answer.status_code)
+        if (method, path) == ("GET", "/models"):  # the front's own list, not MMS's API
+            assert answer.json() == {"models": [{"modelName": "rgb",
+                                                 "predictions": "/predictions/rgb"}]}
+            continue
+        assert answer.status_code in (404, 405, 501), (method, path, answer.status_code)
     proxy = http.client.HTTPConnection("127.0.0.1", container.port, timeout=10)
     try:  # an absolute URI (a proxy request) is not followed either
         proxy.request("GET", f"{management[1]}/models")
@@ -354,11 +362,11 @@ def _ping(url: str) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_ping_turns_unhealthy_when_a_ready_worker_cannot_serve(opt_ml, tmp_path):
+def test_a_ready_worker_that_cannot_serve_makes_the_front_restart_mms(opt_ml, tmp_path):
     """MMS 1.1.11: scaling the model to 0 workers and back leaves a worker READY with no
-    process behind it; requests then hang. The front's probe notices within its timeout
-    and /ping says 503 Unhealthy with the reason, so SageMaker replaces the instance
-    (before, /ping stayed 200 while every /invocations got 503 after 65 s)."""
+    process behind it; requests then hang. The front's probe notices within its timeout,
+    /ping says 503 Unhealthy with the reason, and the front restarts MMS: /ping is
+    Healthy again and /invocations answers (before: /invocations never answered again)."""
     box = Container(opt_ml / "model", tmp_path / "serve", FRAME_INFER_PROBE_INTERVAL_S="1",
                     FRAME_INFER_PROBE_TIMEOUT_S="3")
     try:
@@ -368,18 +376,26 @@ def test_ping_turns_unhealthy_when_a_ready_worker_cannot_serve(opt_ml, tmp_path)
         for url, method in ((f"{management}/models/rgb?min_worker=0&synchronous=true", "PUT"),
                             (f"{management}/models/rgb?min_worker=1&synchronous=false", "PUT")):
             assert requests.request(method, url, timeout=30).status_code in (200, 202)
-        deadline = time.monotonic() + 30
+        broken = time.monotonic()
+        deadline = broken + 30
         status, body = _ping(box.url)
         while status == 200 and time.monotonic() < deadline:
             time.sleep(0.2)  # polling /ping as SageMaker does
             status, body = _ping(box.url)
-        workers = requests.get(f"{management}/models/rgb", timeout=10).json()
-        workers = (workers[0] if isinstance(workers, list) else workers)["workers"]
+        unhealthy = (status, body)
+        while status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling /ping until the restarted MMS answers
+            status, body = _ping(box.url)
+        healthy_after = time.monotonic() - broken
+        answer = requests.post(f"{box.url}/invocations", data=jpeg(3), timeout=30,
+                               headers={"Content-Type": "image/jpeg"})
     finally:
         box.stop()
-    assert any(w["status"] == "READY" for w in workers)  # MMS still calls it ready
-    assert status == 503 and body["status"] == "Unhealthy"
-    assert "the model does not answer: a probe got no answer within 3s" in body["reason"]
+    assert unhealthy[0] == 503 and unhealthy[1]["status"] == "Unhealthy"
+    assert "the model does not answer" in unhealthy[1]["reason"]
+    assert status == 200 and healthy_after < 30
+    assert answer.status_code == 200 and "label" in answer.json()["predictions"][0]
+    assert "restarting MMS" in box.stderr() and "MMS restarted in" in box.stderr()
 
 
 def test_front_gives_mms_errors_the_contract_body():

@@ -149,9 +149,11 @@ def test_s3_objects_are_decoded_as_they_arrive_within_the_byte_budget(model_stor
     all were fetched). Its RSS still grows by what its fetch threads' malloc arenas keep
     (about threads x object size), but not with the number of references."""
     picture = jpeg(5, size=(160, 120))
-    with s3_stand_in({"big.jpg": picture + bytes(16 * MIB), "small.jpg": picture}) as s3:
+    big = picture + bytes(16 * MIB)
+    objects = {f"big{i}.jpg": big for i in range(60)}  # distinct keys: each one is fetched
+    with s3_stand_in({**objects, "small.jpg": picture}) as s3:
         env = worker_env(s3.url, BUCKET, s3_max_bytes_in_flight=32 * MIB,
-                         s3_fetch_deadline_s=90)
+                         s3_fetch_deadline_s=90, s3_max_bytes_per_request=1024 * MIB)
         with running_mms(model_store, FERPLUS, run_dir=tmp_path / "mms",
                          extra_env=env) as server:
             url = model_url(server)
@@ -161,7 +163,7 @@ def test_s3_objects_are_decoded_as_they_arrive_within_the_byte_budget(model_stor
                 [None] * 41  # boto3 loaded, batch shapes seen: what follows is the bodies
             handler = handler_process(server)
             before = handler.memory_info().rss
-            instances = [{"id": str(i), "s3": f"s3://{BUCKET}/big.jpg"} for i in range(60)]
+            instances = [{"id": str(i), "s3": f"s3://{BUCKET}/big{i}.jpg"} for i in range(60)]
             instances.append({"id": "local", "b64": b64(picture)})
             with peak_rss(handler) as rss:
                 response = requests.post(url, json={"instances": instances}, timeout=120)
@@ -169,7 +171,7 @@ def test_s3_objects_are_decoded_as_they_arrive_within_the_byte_budget(model_stor
     predictions = response.json()["predictions"]
     assert codes(response) == [None] * 61
     assert {p["label"] for p in predictions} == {predictions[-1]["label"]}
-    assert s3.gets["big.jpg"] == 60
+    assert sum(n for key, n in s3.gets.items() if key.startswith("big")) == 60
     growth = (rss["peak"] - before) / MIB
     assert growth < 300, f"the worker grew by {growth:.0f} MiB while fetching 960 MiB"
 
@@ -328,3 +330,33 @@ def test_queue_and_heap_follow_the_request_limit_unless_given(tmp_path):
     given = server(job_queue_size=10, heap_mb=300)
     assert (given.job_queue_size, given.heap_mb) == (10, 300)
     assert server(max_request_bytes=512 * MIB).job_queue_size == 8  # never below 8
+
+
+def test_sigterm_then_sigkill_to_the_handler_is_recovered_by_mms_itself(model_store,
+                                                                        tmp_path):
+    """Issue 21, defect 4: SIGTERM then SIGKILL to the handler process. MMS's own SIGTERM
+    handler removed the listener's socket, so MMS retried it forever and no request was
+    answered again (the container's /invocations never answered within 45 s). The
+    service's handler now exits on SIGTERM: MMS reconnects and forks a new handler."""
+    with running_mms(model_store, FERPLUS, run_dir=tmp_path / "mms") as server:
+        url = model_url(server)
+        assert requests.post(url, data=jpeg(1), headers={"Content-Type": "image/jpeg"},
+                             timeout=60).status_code == 200
+        handler = handler_process(server)
+        killed = time.monotonic()
+        handler.terminate()
+        time.sleep(0.5)
+        if handler.is_running():
+            handler.kill()
+        recovered = None
+        while time.monotonic() - killed < 30:
+            try:
+                answer = requests.post(url, data=jpeg(2), timeout=2,
+                                       headers={"Content-Type": "image/jpeg"})
+                if answer.status_code == 200:
+                    recovered = time.monotonic() - killed
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)  # polling as a retrying client does
+    assert recovered is not None and recovered < 10, recovered

@@ -497,3 +497,105 @@ def test_each_request_spends_its_own_decoded_pixel_budget_in_order(service, solo
     d, e = bodies[1]["predictions"]
     assert_prediction(d, "d", solo["g3"])
     assert_prediction(e, "e", solo["g4"])
+
+
+# -- issue 21: nothing silently wrong ----------------------------------------------------------
+def test_a_model_output_with_nan_or_inf_is_a_per_image_error_and_the_answer_stays_json(
+        service, solo, monkeypatch):
+    """Before: ``"score": NaN`` in the answer, which is not JSON (the client's
+    predictions.jsonl became invalid). Now the image gets ``invalid_output``, the others
+    their predictions, and the body parses with a strict JSON parser."""
+    real = service.engine.forward
+
+    def poisoned(batch):
+        out = np.array(real(batch), dtype=np.float32)
+        out[0, 1] = np.nan
+        out[2, 0] = np.inf
+        return out
+
+    monkeypatch.setattr(service.engine, "forward", poisoned)
+    context = FakeContext([{"content-type": MULTIPART}], model_name="rgb")
+    parts = {"a": GOOD["g0"], "b": GOOD["g1"], "c": GOOD["g2"]}
+    (answer,) = service.handle([{k: bytearray(v) for k, v in parts.items()}], context)
+
+    def refuse(constant):
+        raise ValueError(f"{constant} in the answer")
+
+    body = json.loads(answer, parse_constant=refuse)
+    a, b, c = body["predictions"]
+    assert_error(a, "a", "invalid_output")
+    assert "NaN or Inf" in a["error"]["message"]
+    assert_prediction(b, "b", solo["g1"])
+    assert_error(c, "c", "invalid_output")
+    assert context.status(0) == 200
+
+
+class SilentS3Client:
+    """get_object that never answers for keys under ``silent/`` (until released)."""
+
+    def __init__(self, objects: dict):
+        self.objects, self.release = objects, __import__("threading").Event()
+
+    def get_object(self, Bucket, Key):  # noqa: N803 - boto3's spelling
+        if Key.startswith("silent/"):
+            self.release.wait(60)
+        data = self.objects[(Bucket, Key)]
+        return {"Body": io.BytesIO(data), "ContentLength": len(data)}
+
+
+def test_a_silent_s3_delays_the_other_requests_of_its_batch_by_the_shared_wait_only(
+        service, solo, monkeypatch):
+    """Before: a good image of another client in the same MMS batch waited the whole S3
+    deadline (28 s of 30). Now the batch waits ``s3_shared_wait_s``; the request with the
+    stuck reference is answered 503 ``s3_slow`` (retry), the other one its prediction."""
+    import dataclasses
+    import time
+
+    client = SilentS3Client({("frames", "silent/a.jpg"): GOOD["g6"]})
+    monkeypatch.setattr(service, "_fetcher", S3Fetcher(["frames"], client=client,
+                                                       deadline_s=30))
+    monkeypatch.setattr(service, "config",
+                        dataclasses.replace(service.config, s3_shared_wait_s=0.5))
+    started = time.monotonic()
+    try:
+        bodies, context = run(service, [json_request([{"id": "x", "s3":
+                                                       "s3://frames/silent/a.jpg"}]),
+                                        raw("image/png", GOOD["g0"])])
+    finally:
+        client.release.set()
+    assert time.monotonic() - started < 5
+    assert context.status(0) == 503 and bodies[0]["error"]["code"] == "s3_slow"
+    assert "s3_shared_wait_s" in bodies[0]["error"]["message"]
+    assert context.status(1) == 200
+    assert_prediction(bodies[1]["predictions"][0], "0", solo["g0"])
+
+
+def test_s3_references_spend_the_requests_byte_and_pixel_budgets(service, monkeypatch):
+    """Before: 300 references to one 20 MB object made the worker fetch (and hold) 6 GB.
+    Now a reference repeated in a request is fetched once, and the distinct objects' bytes
+    and decoded pixels are spent from the request's budgets."""
+    import dataclasses
+
+    client = FakeS3Client({("frames", "a.png"): GOOD["g1"], ("frames", "b.png"): GOOD["g3"]})
+    monkeypatch.setattr(service, "_fetcher", S3Fetcher(["frames"], client=client))
+    bodies, _ = run(service, [json_request([{"id": str(i), "s3": "s3://frames/a.png"}
+                                            for i in range(300)])])
+    assert client.requested == [("frames", "a.png")]
+    assert all("label" in p for p in bodies[0]["predictions"])
+    size = len(GOOD["g1"])
+    monkeypatch.setattr(service, "config", dataclasses.replace(
+        service.config, s3_max_bytes_per_request=size + len(GOOD["g3"]) - 1))
+    bodies, _ = run(service, [json_request([{"id": "a", "s3": "s3://frames/a.png"},
+                                            {"id": "b", "s3": "s3://frames/b.png"}])])
+    codes = [p.get("error", {}).get("code") for p in bodies[0]["predictions"]]
+    assert sorted(codes, key=str) == ["image_too_large", None] or \
+        sorted(codes, key=str) == [None, "image_too_large"]
+    refused = [p for p in bodies[0]["predictions"] if "error" in p][0]
+    assert "s3_max_bytes_per_request" in refused["error"]["message"]
+    pixels = 53 * 71  # one picture's decoded pixels
+    monkeypatch.setattr(service, "config", dataclasses.replace(
+        service.config, max_request_pixels=pixels + 10))
+    bodies, _ = run(service, [json_request([{"id": "a", "s3": "s3://frames/a.png"},
+                                            {"id": "b", "s3": "s3://frames/b.png"}])])
+    codes = sorted(str(p.get("error", {}).get("code")) for p in bodies[0]["predictions"])
+    assert codes == ["None", "image_too_large"]
