@@ -78,6 +78,9 @@ class Serve:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> None:
+        """Start `serve` and wait until it says it serves (the front listens, the worker
+        is READY)."""
+        offset = self.log.stat().st_size if self.log.exists() else 0
         log = open(self.log, "a")
         self.proc = subprocess.Popen(
             [*FRAME_INFER, "serve", "--archive", str(self.store / "ferplus.mar"),
@@ -89,9 +92,9 @@ class Serve:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"serve exited {self.proc.returncode}; see {self.log}")
-            if self.ready_workers():
+            if b"Ctrl-C stops" in self.log.read_bytes()[offset:] and self.ready_workers():
                 return
-            time.sleep(0.2)  # polling the management API for a READY worker
+            time.sleep(0.2)  # polling for the "serving" line and a READY worker
         raise RuntimeError(f"serve not ready within {timeout}s; see {self.log}")
 
     def workers(self) -> list[dict]:
@@ -335,10 +338,12 @@ def concurrent_uploads(url: str, body: bytes, count: int) -> tuple[Counter, floa
             if key == 503:
                 try:
                     key = f"503 {answer.json()['error']['code']}"
-                except ValueError:
-                    key = "503 (not JSON)"
+                except (ValueError, KeyError, TypeError):
+                    key = "503 (MMS's own body)"
         except requests.RequestException:
             key = "transport"
+        except Exception as exc:  # noqa: BLE001 - every request is counted, whatever ends it
+            key = f"client error {type(exc).__name__}"
         with lock:
             statuses[key] += 1
 
@@ -392,7 +397,7 @@ def front_uploads_phase(serve: Serve, body: bytes) -> dict:
     with WorkerIds(serve) as ids, Peak(lambda: [java]) as peak, Peak(lambda: [front]) as fp:
         statuses, took = concurrent_uploads(
             f"http://127.0.0.1:{serve.port}/predictions/ferplus", body, CONCURRENT)
-    log_dir = re.search(r"logs in (\S+);", serve.log.read_text())[1]
+    log_dir = re.findall(r"logs in (\S+);", serve.log.read_text())[-1]
     return {"phase": f"{CONCURRENT} concurrent 6.4 MB requests, `frame-infer serve` (front)",
             "statuses": statuses, "worker_restarts": ids.restarts,
             "oom": out_of_memory_lines(Path(log_dir)), "java_peak_mb": peak.mb,
@@ -476,7 +481,7 @@ def front_kill_phase(serve: Serve) -> list[dict]:
     url = f"http://127.0.0.1:{serve.port}/predictions/ferplus"
     png = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
                         "0000000a49444154789c6360000000020001e221bc330000000049454e44ae426082")
-    run_dir = Path(re.search(r"logs in (\S+);", serve.log.read_text())[1]).parent
+    run_dir = Path(re.findall(r"logs in (\S+);", serve.log.read_text())[-1]).parent
     rows = []
     for what in ("SIGTERM, then SIGKILL 0.5 s later, to the handler process",
                  "the worker's socket removed, then SIGKILL to the handler (MMS cannot "

@@ -90,8 +90,8 @@ class FrontSettings:
     supervise: bool = True
     """Restart MMS when the model does not answer (:class:`Health`)."""
     restart_after_s: float = 6.0
-    """After MMS logged a worker's death: no answer this long (or MMS failing to reconnect
-    to the worker three times) and MMS is restarted."""
+    """After MMS logged a worker's death: no answer this long (or a second "Retry worker",
+    MMS failing to reconnect to it) and MMS is restarted."""
 
 
 def execution_parameters(settings) -> dict:
@@ -130,8 +130,8 @@ class Health:
     ``probe_interval_s``; one unanswered within ``probe_timeout_s`` while nothing else
     succeeded either, or answered with a 5xx other than a full queue, is a failure. When
     MMS logs that a worker died ("Retry worker", counted by the metrics reader), a probe
-    goes at once, and no success within ``restart_after_s`` (or three failed reconnects to
-    the worker) is a failure too. A failure makes ``/ping`` 503 and, with ``supervise``,
+    goes at once, and no success within ``restart_after_s`` (or a second retry logged: MMS
+    failed to reconnect to the worker) is a failure too. A failure makes ``/ping`` 503 and, with ``supervise``,
     restarts MMS (:meth:`ServedModel.restart`); any later success clears it. A full queue
     (503 from MMS) is load, not breakage: it changes nothing.
     """
@@ -187,7 +187,7 @@ class Health:
                 self._suspect_since, self._suspect_retries = None, 0
                 return
             waited = now - self._suspect_since
-            if self._suspect_retries >= 3:
+            if self._suspect_retries >= 2:  # a reconnect failed: not a worker MMS restarts
                 return self.recover(f"a worker died and MMS failed {self._suspect_retries} "
                                     f"times to reconnect to it in {waited:.1f}s")
             if waited >= self.settings.restart_after_s:
@@ -237,7 +237,7 @@ class Health:
         print(f"frame-infer front: {why}; restarting MMS", file=sys.stderr, flush=True)
         self.restarting = True
         try:
-            self.served.restart()
+            self.served.restart(grace_s=0)  # SIGKILL: a Java that is not serving keeps nothing
         except Exception as exc:  # noqa: BLE001 - /ping stays Unhealthy; next round retries
             self.failure = f"restarting MMS failed: {exc}"
             print(f"frame-infer front: {self.failure}", file=sys.stderr, flush=True)
