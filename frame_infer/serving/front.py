@@ -25,7 +25,7 @@ to raw MMS, each for a fault raw MMS has (docs/API.md, README "Known limits"):
 
 Routes: ``POST /predictions/{model}`` and ``POST /invocations`` (SageMaker's name), both
 forwarded to ``/predictions/{model}`` with Content-Type and query; ``GET /ping``,
-``GET /models`` (the served model), ``GET /metrics`` (Prometheus, :mod:`.metrics`),
+``GET /metrics`` (Prometheus, :mod:`.metrics`),
 ``GET /execution-parameters`` (Batch Transform's handshake). MMS's management API is
 never proxied.
 """
@@ -112,10 +112,10 @@ def execution_parameters(settings) -> dict:
                                          settings.max_request_bytes // MIB))}
 
 
-ROUTES = {"/ping": "GET", "/models": "GET", "/metrics": "GET",
-          "/execution-parameters": "GET", "/invocations": "POST"}
+ROUTES = {"/ping": "GET", "/metrics": "GET", "/execution-parameters": "GET",
+          "/invocations": "POST"}
 PREDICTIONS = "/predictions/"
-NOT_FOUND = ("only GET /ping, GET /models, GET /metrics, GET /execution-parameters, "
+NOT_FOUND = ("only GET /ping, GET /metrics, GET /execution-parameters, "
              "POST /predictions/{model} and POST /invocations exist")
 # A 1x1 gray PNG: any image model accepts it (the service resizes it to the input).
 PROBE_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
@@ -405,10 +405,6 @@ class FrontHandler(BaseHTTPRequestHandler):
         if path == "/execution-parameters":
             body = execution_parameters(self.server.settings)
             return self._send(200, json.dumps(body).encode())
-        if path == "/models":
-            return self._send(200, json.dumps({"models": [
-                {"modelName": self.server.model,
-                 "predictions": f"/predictions/{self.server.model}"}]}).encode())
         self._ping()
 
     def _ping(self) -> None:
@@ -435,7 +431,7 @@ class FrontHandler(BaseHTTPRequestHandler):
             name = path[len(PREDICTIONS):]
             return self._error(404, "model_not_found", f"no model {name!r} is served here; "
                                f"served: {self.server.model} (POST /predictions/"
-                               f"{self.server.model}; GET /models lists them)")
+                               f"{self.server.model})")
         started, self.status_sent = time.monotonic(), None
         try:
             self._invocations(query)

@@ -282,10 +282,6 @@ def test_the_management_api_stays_inside_the_container(container):
                 ("POST", "/invocations/../models?url=evil.mar")]
     for method, path in attempts:
         answer = requests.request(method, container.url + path, timeout=10)
-        if (method, path) == ("GET", "/models"):  # the front's own list, not MMS's API
-            assert answer.json() == {"models": [{"modelName": "rgb",
-                                                 "predictions": "/predictions/rgb"}]}
-            continue
         assert answer.status_code in (404, 405, 501), (method, path, answer.status_code)
     proxy = http.client.HTTPConnection("127.0.0.1", container.port, timeout=10)
     try:  # an absolute URI (a proxy request) is not followed either

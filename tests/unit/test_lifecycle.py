@@ -221,3 +221,24 @@ def test_outside_the_main_thread_no_handler_is_installed(java):
     thread.start()
     thread.join(30)
     assert seen == {"during": before, "waited": True} and handlers() == before
+
+
+def test_restart_brings_java_back_on_the_same_ports_and_wait_does_not_end(java):
+    """The front's supervisor restarts MMS through the lifecycle: a new Java on the same
+    ports, the model registered again, the console log continued; wait() sees no exit."""
+    with ServedModel(config(java, MODEL)) as served:
+        first = served.server.process.pid
+        ended_early = []
+        waiter = threading.Thread(target=lambda: ended_early.append(served.wait()))
+        waiter.start()
+        served.restart(grace_s=0)
+        second = served.server.process.pid
+        assert second != first and ended(first)
+        assert served.restarts == 1 and served.server.model_status("m")["workers"]
+        log = served.server.stdout_log.read_text()
+        assert log.count("Model server started.") == 2  # appended, not truncated
+        time.sleep(1.5)
+        assert waiter.is_alive() and not ended_early  # a restart is not MMS exiting
+        served.request_stop()
+        waiter.join(10)
+    assert ended_early == [True] and nothing_left(served, first, second)
