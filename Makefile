@@ -42,7 +42,7 @@ demo: $(STAMP) java
 # Re-resolve the pins after changing requirements.in (then review the diff).
 constraints:
 	rm -rf build/constraints-venv && $(PYTHON) -m venv build/constraints-venv
-	build/constraints-venv/bin/pip install --quiet -r requirements.in '.[$(EXTRAS)]'
+	build/constraints-venv/bin/pip install --quiet -r requirements.in '.[$(EXTRAS),peers]'
 	(echo "# Every install uses this file: pip install -c constraints.txt ... (numpy<1.24 for mxnet)."; \
 	 build/constraints-venv/bin/pip freeze --all | grep -v -i '^frame-infer') > constraints.txt
 
