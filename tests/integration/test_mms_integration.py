@@ -46,7 +46,8 @@ def test_multipart_with_one_corrupt_image_keeps_order(mms):
                                                     "sadness", "anger", "disgust", "fear",
                                                     "contempt"])
     assert body["model"] == {"name": "ferplus", "engine": "mxnet", "context": "cpu(0)",
-                             "input": {"width": 64, "height": 64, "color_mode": "L"}}
+                             "input": {"width": 64, "height": 64, "color_mode": "L",
+                                       "faces": False}}
 
 
 def test_json_base64_and_default_ids(mms):

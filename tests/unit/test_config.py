@@ -250,3 +250,11 @@ def test_invalid_config_fails_service_initialize_with_config_error(tmp_path, onn
     folder = model_dir(tmp_path, onnx_files, "rgb", {"engine": "tensorflow"})
     with pytest.raises(ConfigError):
         ImageClassifierService().initialize(FakeContext([], model_dir=str(folder)))
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("false", False), ("1", True)])
+def test_faces_says_the_model_takes_face_crops(tmp_path, onnx_files, value, expected):
+    """``faces`` (metadata, config or FRAME_INFER_FACES): default False."""
+    folder = model_dir(tmp_path, onnx_files, "ferplus")
+    assert load_config(folder, environ={}).faces is False
+    assert load_config(folder, environ={"FRAME_INFER_FACES": value}).faces is expected

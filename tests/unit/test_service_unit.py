@@ -205,7 +205,8 @@ def test_bad_images_at_start_middle_and_end_keep_their_places(service, solo):
     for body in bodies:
         assert body["model"] == {"name": "rgb", "engine": service.engine.name,
                                  "context": "cpu(0)",
-                                 "input": {"width": 40, "height": 48, "color_mode": "RGB"}}
+                                 "input": {"width": 40, "height": 48, "color_mode": "RGB",
+                                           "faces": False}}
 
 
 def logged_batch(caplog) -> tuple[int, int]:
