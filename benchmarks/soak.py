@@ -71,6 +71,17 @@ CONCURRENT = 300
 S3_OBJECT_BYTES = 20 * 1024 * 1024
 
 
+def management_workers(management_url: str, model: str = "ferplus") -> list[dict]:
+    """``model``'s workers as the management API lists them; [] when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{management_url}/models/{model}", timeout=5) as resp:
+            body = json.loads(resp.read())
+    except (OSError, ValueError):
+        return []
+    body = body[0] if isinstance(body, list) and body else body
+    return body.get("workers", []) if isinstance(body, dict) else []
+
+
 class Serve:
     """`frame-infer serve` as a subprocess on fixed ports; its Java and worker processes."""
 
@@ -101,14 +112,7 @@ class Serve:
         raise RuntimeError(f"serve not ready within {timeout}s; see {self.log}")
 
     def workers(self) -> list[dict]:
-        url = f"http://127.0.0.1:{self.management_port}/models/ferplus"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                body = json.loads(resp.read())
-        except (OSError, ValueError):
-            return []
-        body = body[0] if isinstance(body, list) and body else body
-        return body.get("workers", []) if isinstance(body, dict) else []
+        return management_workers(f"http://127.0.0.1:{self.management_port}")
 
     def ready_workers(self) -> int:
         return sum(w.get("status") == "READY" for w in self.workers())
@@ -423,14 +427,7 @@ class ManagementIds(WorkerIds):
     def __init__(self, management_url: str):
         class Server:
             def workers(self):
-                url = f"{management_url}/models/ferplus"
-                try:
-                    with urllib.request.urlopen(url, timeout=5) as resp:
-                        body = json.loads(resp.read())
-                except (OSError, ValueError):
-                    return []
-                body = body[0] if isinstance(body, list) and body else body
-                return body.get("workers", []) if isinstance(body, dict) else []
+                return management_workers(management_url)
         super().__init__(Server())
 
 

@@ -253,12 +253,18 @@ def print_job(result, stream=None) -> None:
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     print(f"{result.frames} frames; {parts}; total {sum(result.seconds.values()):.1f}s",
           file=out)
-    if result.report is not None:
-        print("\n" + result.report.report.table(), file=out)
-        names = [p.name for name, p in result.report.named_files().items()
-                 if name != "timeline_png"]
-        print(f"\nreport: {result.report_dir} ({', '.join(names)}); timeline plot: "
-              f"{result.timeline_png}", file=out)
+    print_report(result.report, result.report_dir, out)
+
+
+def print_report(paths, report_dir, stream) -> None:
+    """A written report (``ReportPaths``, or None before every row has a result): its
+    table (one block per person with people) and its files."""
+    if paths is None:
+        return
+    print("\n" + paths.report.table(), file=stream)
+    names = [p.name for name, p in paths.named_files().items() if name != "timeline_png"]
+    print(f"\nreport: {report_dir} ({', '.join(names)}); timeline plot: "
+          f"{paths.timeline_png}", file=stream)
 
 
 def report_json(paths) -> dict | None:

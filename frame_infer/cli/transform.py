@@ -100,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..client.sources import parse_model_input
     from ..client.transform import TransformModel, TransformOptions, run_transform
-    from .common import print_summary, report_json
+    from .common import print_report, print_summary, report_json
 
     model = TransformModel(artifact=args.model_artifact, image_uri=args.image_uri,
                            role=args.role, name=args.model_name)
@@ -116,10 +116,7 @@ def run(args: argparse.Namespace) -> int:
     print_summary(result.summary, human)
     print(f"jobs: {', '.join(result.jobs) or 'none needed'}; "
           + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()), file=human)
-    if result.report is not None:
-        print("\n" + result.report.report.table(), file=human)
-        print(f"\nreport: {result.report_dir} (predictions.csv, summary_per_second.csv, "
-              f"summary.md); timeline plot: {result.timeline_png}", file=human)
+    print_report(result.report, result.report_dir, human)
     if args.json:
         emit_json({"command": "transform", "exit_code": int(result.summary.exit_code),
                    "out": str(args.out), "jobs": list(result.jobs),

@@ -36,6 +36,7 @@ from model_handler.wire import (BAD_RESPONSE, FRAME_TOO_LARGE, REQUEST_FAILED, c
                                 error_body)
 
 from .items import Item
+from .journal import row_key
 from .options import PredictOptions
 from .payload import Packer, Request, TooLarge
 from .sources import FrameReader
@@ -104,7 +105,7 @@ class Rows:
     def record(self, rows: list[dict]) -> None:
         with self._lock:
             for row in rows:
-                self.rows[(row["index"], row.get("face"))] = row
+                self.rows[row_key(row)] = row
 
 
 @dataclass

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..errors import InputError, VideoError
 from . import source_record
-from .manifest import FACES_DIR, Frame, face_file_id, frame_id, manifest_path, \
+from .manifest import FACES_DIR, Frame, frame_id, manifest_path, write_face_crops, \
     write_manifest
 from .samples import (frame_rate, make_sample_video, make_vfr_video, read_frame_number,
                       synthetic_frames)
@@ -143,23 +143,6 @@ def _frame(out_dir: Path, k: int, rate: Fraction, source_time: Fraction, data: b
                  extra={"source_time": float(source_time)}, faces=faces)
 
 
-def _face_entries(out_dir: Path, k: int, crops: list, persons: list[int]) -> list[dict]:
-    """Write frame ``k``'s face crops; their manifest entries (``persons``: each face's
-    track id, :mod:`.tracks`)."""
-    entries = []
-    for number, (crop, person) in enumerate(zip(crops, persons)):
-        name = f"{FACES_DIR}/{face_file_id(k, number)}.jpg"
-        (out_dir / name).write_bytes(crop.data)
-        entry = {"face": number, "box": list(crop.box), "crop": list(crop.crop),
-                 "file": name, "size": len(crop.data),
-                 "sha256": hashlib.sha256(crop.data).hexdigest()}
-        if crop.score is not None:  # the detector's confidence (BlazeFace gives one)
-            entry["score"] = crop.score
-        entry["person"] = person
-        entries.append(entry)
-    return entries
-
-
 def _encode_and_detect(bgr, pixels: _Pixels, detector) -> tuple[bytes, list]:
     return pixels.jpeg(bgr), detector.faces(bgr, bgr=True)
 
@@ -175,7 +158,7 @@ def _with_faces(samples, out_dir: Path, rate: Fraction, pixels: _Pixels, detecto
 
     def entries(k: int, crops: list) -> list[dict]:
         persons = tracker.update([c.box for c in crops], [c.data for c in crops])
-        return _face_entries(out_dir, k, crops, persons)
+        return write_face_crops(out_dir, k, crops, persons)
 
     (out_dir / FACES_DIR).mkdir(exist_ok=True)
     threads = detector.options.threads

@@ -7,6 +7,7 @@ manifest behind. A line has ``faces`` only when the frames were extracted with f
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,26 @@ def frame_id(index: int) -> str:
 def face_file_id(index: int, face: int) -> str:
     """The id of a face crop, on disk and on the wire: ``frame_000012_face0``."""
     return f"{frame_id(index)}_face{face}"
+
+
+def write_face_crops(out_dir: Path, index: int, crops: list,
+                     persons: list[int] | None = None) -> list[dict]:
+    """Write frame ``index``'s face crops (``faces.FaceCrop``) under ``out_dir/faces``;
+    their manifest entries. ``persons``: each face's track id (``tracks``), or None
+    where faces are not tracked (photos)."""
+    entries = []
+    for number, crop in enumerate(crops):
+        name = f"{FACES_DIR}/{face_file_id(index, number)}.jpg"
+        (out_dir / name).write_bytes(crop.data)
+        entry = {"face": number, "box": list(crop.box), "crop": list(crop.crop),
+                 "file": name, "size": len(crop.data),
+                 "sha256": hashlib.sha256(crop.data).hexdigest()}
+        if crop.score is not None:  # the detector's confidence (BlazeFace gives one)
+            entry["score"] = crop.score
+        if persons is not None:
+            entry["person"] = persons[number]
+        entries.append(entry)
+    return entries
 
 
 def manifest_path(folder: Path | str) -> Path:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, NotFoundError
-from .faces import FaceCrop, FaceDetector, FaceOptions
-from .manifest import FACES_DIR, Frame, face_file_id, manifest_path, read_manifest, \
+from .faces import FaceDetector, FaceOptions
+from .manifest import FACES_DIR, Frame, manifest_path, read_manifest, write_face_crops, \
     write_manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -54,20 +54,6 @@ def decode_rgb(data: bytes, name: str) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"{name} is not a readable image ({exc}); remove it from the "
                          "folder or replace it") from None
-
-
-def crop_entries(out_dir: Path, index: int, crops: list[FaceCrop]) -> list[dict]:
-    """Write photo ``index``'s crops under ``out_dir/faces``; their manifest entries."""
-    entries = []
-    for number, crop in enumerate(crops):
-        name = f"{FACES_DIR}/{face_file_id(index, number)}.jpg"
-        (out_dir / name).write_bytes(crop.data)
-        entry = {"face": number, "box": list(crop.box), "crop": list(crop.crop), "file": name,
-                 "size": len(crop.data), "sha256": hashlib.sha256(crop.data).hexdigest()}
-        if crop.score is not None:
-            entry["score"] = crop.score
-        entries.append(entry)
-    return entries
 
 
 def _place(photo: Path, target: Path) -> None:
@@ -145,6 +131,6 @@ def cut_photo_faces(folder: Path | str, out_dir: Path | str,
         _place(photo, out_dir / photo.name)
         frames.append(Frame(index=index, timestamp=index / fps, file=photo.name,
                             size=len(data), sha256=digest, extra={PHOTO: True},
-                            faces=crop_entries(out_dir, index, crops)))
+                            faces=write_face_crops(out_dir, index, crops)))
     write_manifest(out_dir, frames)
     return frames, True
