@@ -73,26 +73,75 @@ EDGE_SLACK = 2.0
 is dropped (cut by the tile)."""
 
 
-def anchors() -> np.ndarray:
-    """(2304, 2) anchor centres in model pixels, row by row (MediaPipe's SSD anchors with
-    num_layers=1, strides=[4], anchor offsets 0.5, interpolated_scale_aspect_ratio=0)."""
-    centres = (np.arange(GRID, dtype=np.float32) + 0.5) * (INPUT / GRID)
-    yy, xx = np.meshgrid(centres, centres, indexing="ij")
+def anchors(height: int = INPUT, width: int = INPUT) -> np.ndarray:
+    """(height / 4 * width / 4, 2) anchor centres in model pixels, row by row (MediaPipe's
+    SSD anchors with num_layers=1, strides=[4], anchor offsets 0.5,
+    interpolated_scale_aspect_ratio=0; 2,304 for the model's own 192x192)."""
+    stride = INPUT / GRID
+    rows = (np.arange(height // stride, dtype=np.float32) + 0.5) * stride
+    cols = (np.arange(width // stride, dtype=np.float32) + 0.5) * stride
+    yy, xx = np.meshgrid(rows, cols, indexing="ij")
     return np.stack([xx.ravel(), yy.ravel()], axis=1)
 
 
 ANCHORS = anchors()
+SHAPES_KEPT = 4
+FIT_STEP = 32
+"""A fitted input's sides are multiples of this: the network halves its grid five times
+(192 -> 6), and each upsampling must land on the grid it is added to."""
 
 
-def decode(regressors: np.ndarray, logits: np.ndarray, threshold: float
-           ) -> tuple[np.ndarray, np.ndarray]:
+def fitted_shape(width: int, height: int) -> tuple[int, int]:
+    """(rows, columns) of the smallest input, sides multiples of :data:`FIT_STEP` up to
+    192, that holds a ``width`` x ``height`` letterboxed region (a 640x480 frame: 192x144
+    of picture in 160x192 instead of 192x192)."""
+    def side(extent: int) -> int:
+        return min(INPUT, max(FIT_STEP, math.ceil(extent / FIT_STEP) * FIT_STEP))
+
+    return side(height), side(width)
+
+
+def fitted_model(model: bytes, rows: int, columns: int) -> bytes:
+    """The model with its three upsampling sizes scaled from 192x192 to ``rows`` x
+    ``columns`` (the only sizes the file fixes: every other layer follows its input), for
+    LiteRT's ``resize_tensor_input``. Read with the schema LiteRT ships
+    (``ai_edge_litert.schema_py_generated``), patched in place in a copy of the bytes.
+    ``tests/unit/test_blazeface_fit.py`` checks it against the unchanged model."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    if rows % FIT_STEP or columns % FIT_STEP or not (0 < rows <= INPUT
+                                                     and 0 < columns <= INPUT):
+        raise ValueError(f"a fitted input is {FIT_STEP}..{INPUT} px a side in steps of "
+                         f"{FIT_STEP}, not {rows}x{columns}")
+    data = bytearray(model)
+    graph = schema.Model.GetRootAs(data, 0)
+    subgraph = graph.Subgraphs(0)
+    patched = 0
+    for i in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(i)
+        code = graph.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != \
+                schema.BuiltinOperator.RESIZE_BILINEAR:
+            continue
+        size = graph.Buffers(subgraph.Tensors(op.Inputs(1)).Buffer()).DataAsNumpy()
+        size = size.view("<i4")  # a writable view into ``data``
+        up_rows, up_columns = (int(v) for v in size)
+        size[:] = (up_rows * rows // INPUT, up_columns * columns // INPUT)
+        patched += 1
+    if patched != 3:
+        raise ValueError(f"not BlazeFace full-range: {patched} upsampling layers, not 3")
+    return bytes(data)
+
+
+def decode(regressors: np.ndarray, logits: np.ndarray, threshold: float,
+           anchor_points: np.ndarray = ANCHORS) -> tuple[np.ndarray, np.ndarray]:
     """The candidates above ``threshold``: (M, 8, 2) points in model pixels (box corners
     x1 y1, x2 y2, then the six key points) and (M,) scores, from the model's outputs
-    (N, 16) and (N,) for :data:`ANCHORS`."""
+    (N, 16) and (N,) for ``anchor_points`` (:func:`anchors` of the input's shape)."""
     logits = np.clip(logits.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
     keep = logits > math.log(threshold / (1 - threshold))  # sigmoid(x) > t, cheaply
     raw = regressors.reshape(-1, 8, 2)[keep]
-    anchor = ANCHORS[keep]
+    anchor = anchor_points[keep]
     centre, size = raw[:, 0] + anchor, raw[:, 1]
     points = np.empty_like(raw)
     points[:, 0] = centre - size / 2
@@ -196,7 +245,7 @@ class BlazeFace:
     interpreter is not thread-safe), each on one thread (frames run in parallel)."""
 
     def __init__(self, model: bytes, score_threshold: float = 0.5,
-                 min_face: int | None = None, max_tiles: int = 160):
+                 min_face: int | None = None, max_tiles: int = 160, fit: bool = True):
         from ai_edge_litert.interpreter import Interpreter
 
         self._Interpreter = Interpreter
@@ -204,30 +253,62 @@ class BlazeFace:
         self.score_threshold = score_threshold
         self.min_face = min_face
         self.max_tiles = max_tiles
+        self.fit = fit
+        """The whole-frame pass runs on an input fitted to the frame's shape
+        (:func:`fitted_shape`) rather than 192x192 with bands of padding: on 640x480,
+        160x192, 17 % less work (``benchmarks/NOTES.md``, 2026-12-03 evening). Tiles
+        and second looks are square and stay 192x192."""
+        self._models = {(INPUT, INPUT): model}  # input shape -> model bytes
+        self._anchors = {(INPUT, INPUT): ANCHORS}
+        self._lock = threading.Lock()
         self._local = threading.local()
-        self._interpreter()  # a broken model file fails here, not in a worker thread
+        self._interpreter((INPUT, INPUT))  # a broken model file fails here, not in a thread
 
-    def _interpreter(self):
-        state = getattr(self._local, "state", None)
-        if state is None:
-            interpreter = self._Interpreter(model_content=self._model, num_threads=1)
-            interpreter.allocate_tensors()
+    def _for_shape(self, shape: tuple[int, int]) -> tuple[bytes, np.ndarray]:
+        with self._lock:
+            if shape not in self._models:
+                self._models[shape] = fitted_model(self._model, *shape)
+                self._anchors[shape] = anchors(*shape)
+            return self._models[shape], self._anchors[shape]
+
+    def _interpreter(self, shape: tuple[int, int]):
+        """This thread's interpreter for inputs of ``shape`` (rows, columns): one per
+        shape, the :data:`SHAPES_KEPT` last used per thread (~9 MiB each: a video, one
+        frame shape and the tiles' 192x192, keeps two; photos of many aspect ratios
+        build one again now and then, ~15 ms)."""
+        states = getattr(self._local, "states", None)
+        if states is None:
+            states = self._local.states = {}
+        state = states.pop(shape, None)
+        if state is not None:
+            states[shape] = state  # most recently used last
+        else:
+            while len(states) >= SHAPES_KEPT:
+                del states[next(iter(states))]
+            model, anchor_points = self._for_shape(shape)
+            interpreter = self._Interpreter(model_content=model, num_threads=1)
             (source,) = interpreter.get_input_details()
-            outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
+            if tuple(source["shape"]) != (1, INPUT, INPUT, 3):
+                raise ValueError(f"not a BlazeFace full-range model: input "
+                                 f"{source['shape']}")
+            if shape != (INPUT, INPUT):
+                interpreter.resize_tensor_input(source["index"], (1, *shape, 3))
+            interpreter.allocate_tensors()
             # Named "regressors" (16 per anchor) and "classificators" (1) in MediaPipe's
             # files; told apart by their shapes so either naming works.
             by_size = {int(d["shape"][-1]): d["index"] for d in
                        interpreter.get_output_details()}
-            if set(by_size) != {16, 1} or tuple(source["shape"]) != (1, INPUT, INPUT, 3):
-                raise ValueError(f"not a BlazeFace full-range model: input "
-                                 f"{source['shape']}, outputs {sorted(outputs)}")
-            state = self._local.state = (interpreter, source["index"], by_size[16],
-                                         by_size[1])
+            if set(by_size) != {16, 1}:
+                raise ValueError("not a BlazeFace full-range model: outputs "
+                                 f"{[d['name'] for d in interpreter.get_output_details()]}")
+            state = states[shape] = (interpreter, source["index"], by_size[16], by_size[1],
+                                     anchor_points)
         return state
 
     def run(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The raw outputs (2304, 16) and (2304,) for one (192, 192, 3) float32 input."""
-        interpreter, source, regressors, classifiers = self._interpreter()
+        """The raw outputs (N, 16) and (N,) for one (rows, columns, 3) float32 input
+        (192x192, or a :func:`fitted_shape`)."""
+        interpreter, source, regressors, classifiers, _ = self._interpreter(tensor.shape[:2])
         interpreter.set_tensor(source, tensor[None])
         interpreter.invoke()
         return (interpreter.get_tensor(regressors)[0].copy(),
@@ -235,10 +316,12 @@ class BlazeFace:
 
     @staticmethod
     def letterbox(image: np.ndarray, region: tuple[int, int, int, int], bgr: bool,
-                  upscale: bool = True) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+                  upscale: bool = True, fit: bool = False
+                  ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
         """The model input for ``region`` (x, y, w, h) of ``image`` and the mapping back
         (scale x, scale y, pad x, pad y): frame x = x0 + (model x - pad x) / scale x.
-        ``upscale=False``: a region within 192x192 is padded only, not scaled."""
+        ``upscale=False``: a region within 192x192 is padded only, not scaled. ``fit``:
+        the input is :func:`fitted_shape` of the scaled region, not 192x192."""
         import cv2
 
         x0, y0, w, h = region
@@ -252,18 +335,22 @@ class BlazeFace:
                                if scale < LINEAR_FROM else cv2.INTER_LINEAR)
         if bgr:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        tensor = np.full((INPUT, INPUT, 3), -1.0, np.float32)
-        px, py = (INPUT - nw) // 2, (INPUT - nh) // 2
+        rows, columns = fitted_shape(nw, nh) if fit else (INPUT, INPUT)
+        tensor = np.full((rows, columns, 3), -1.0, np.float32)
+        px, py = (columns - nw) // 2, (rows - nh) // 2
         tensor[py:py + nh, px:px + nw] = small.astype(np.float32) * (2 / 255) - 1
         return tensor, (nw / w, nh / h, px, py)
 
     def candidates(self, image: np.ndarray, region: tuple[int, int, int, int], bgr: bool,
-                   threshold: float | None = None, upscale: bool = True
+                   threshold: float | None = None, upscale: bool = True, fit: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
         """Candidates of one region above ``threshold`` (default: the score threshold),
-        points in ``image``'s pixels."""
-        tensor, (sx, sy, px, py) = self.letterbox(image, region, bgr, upscale)
-        points, scores = decode(*self.run(tensor), threshold or self.score_threshold)
+        points in ``image``'s pixels (``fit``: on a fitted input, when :attr:`fit`)."""
+        tensor, (sx, sy, px, py) = self.letterbox(image, region, bgr, upscale,
+                                                  fit and self.fit)
+        anchor_points = self._interpreter(tensor.shape[:2])[4]
+        points, scores = decode(*self.run(tensor), threshold or self.score_threshold,
+                                anchor_points)
         points[..., 0] = region[0] + (points[..., 0] - px) / sx
         points[..., 1] = region[1] + (points[..., 1] - py) / sy
         return points, scores
@@ -275,9 +362,10 @@ class BlazeFace:
         height, width = image.shape[:2]
         grid = tile_grid(width, height, self.min_face, self.max_tiles) if tiles else []
         if not grid:
-            return weighted_nms(*self.candidates(image, (0, 0, width, height), bgr))
+            return weighted_nms(*self.candidates(image, (0, 0, width, height), bgr,
+                                                 fit=True))
         low = max(0.05, self.score_threshold - CANDIDATE_MARGIN)
-        points, scores = self.candidates(image, (0, 0, width, height), bgr, low)
+        points, scores = self.candidates(image, (0, 0, width, height), bgr, low, fit=True)
         # faces below this pass's reach are the tiles'
         least = SMALL_SLACK * MIN_INPUT_FACE * max(width, height) / INPUT
         keep = points[:, 1, 0] - points[:, 0, 0] >= least

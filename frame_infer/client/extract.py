@@ -147,23 +147,45 @@ def _encode_and_detect(bgr, pixels: _Pixels, detector) -> tuple[bytes, list]:
     return pixels.jpeg(bgr), detector.faces(bgr, bgr=True)
 
 
+LOADING_LOOKAHEAD = 300
+"""At most this many frames (10 s at 30 FPS) may wait, done, while the tracker is still
+being built: importing norfair (with filterpy and SciPy) takes 0.4-0.8 s, and detection
+goes on meanwhile instead of waiting (``benchmarks/NOTES.md``, 2026-12-03 evening). What
+waits is each frame's JPEG and face crops, also bounded to about
+:data:`LOADING_LOOKAHEAD_BYTES` (JPEG at quality 90 is well under half a byte a pixel:
+640x480 frames ~40 KB, so 300 of them; 4K, 16). Decoded frames not yet worked on stay
+bounded by ``2 * threads`` as always."""
+LOADING_LOOKAHEAD_BYTES = 64 * 2 ** 20
+
+
+def _loading_lookahead(frame, threads: int) -> int:
+    """Frames that may wait for the tracker, for frames of ``frame``'s size."""
+    per_frame = max(1, frame.width * frame.height // 2)
+    return max(2 * threads, min(LOADING_LOOKAHEAD, LOADING_LOOKAHEAD_BYTES // per_frame))
+
+
 def _with_faces(samples, out_dir: Path, rate: Fraction, pixels: _Pixels, detector,
                 emit) -> None:
-    """Encode and detect on a pool of threads (OpenCV and Pillow release the GIL, so
+    """Encode and detect on a pool of threads (OpenCV and LiteRT release the GIL, so
     every core works), emitting frames in order as their work completes; the faces get
-    their person ids as they are emitted (tracking needs frame order)."""
+    their person ids as they are emitted (tracking needs frame order). The tracker is
+    built on a thread of its own meanwhile (:data:`LOADING_LOOKAHEAD`)."""
     from .tracks import FaceTracker
-
-    tracker = FaceTracker(float(rate))
-
-    def entries(k: int, crops: list) -> list[dict]:
-        persons = tracker.update([c.box for c in crops], [c.data for c in crops])
-        return write_face_crops(out_dir, k, crops, persons)
 
     (out_dir / FACES_DIR).mkdir(exist_ok=True)
     threads = detector.options.threads
     pending: deque = deque()  # (k, source time, future), in frame order
-    with ThreadPoolExecutor(threads, thread_name_prefix="faces") as pool:
+
+    def emit_oldest() -> None:
+        k0, time0, future = pending.popleft()
+        data, crops = future.result()
+        persons = tracker.result().update([c.box for c in crops], [c.data for c in crops])
+        emit(_frame(out_dir, k0, rate, time0, data,
+                    write_face_crops(out_dir, k0, crops, persons)))
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="faces") as pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="tracker") as loader:
+        tracker = loader.submit(FaceTracker, float(rate))
         last = None  # (decoded frame, future): a repeated frame is worked on once
         try:
             for k, source_time, decoded in samples:
@@ -172,14 +194,16 @@ def _with_faces(samples, out_dir: Path, rate: Fraction, pixels: _Pixels, detecto
                                                  pixels, detector))
                 pending.append((k, source_time, last[1]))
                 # Bounded look-ahead: emit what is done, wait when too much is queued.
-                while pending and (pending[0][2].done() or len(pending) > 2 * threads):
-                    k0, time0, future = pending.popleft()
-                    data, crops = future.result()
-                    emit(_frame(out_dir, k0, rate, time0, data, entries(k0, crops)))
+                ahead = 2 * threads if tracker.done() else _loading_lookahead(decoded,
+                                                                              threads)
+                while pending and ((pending[0][2].done() and tracker.done())
+                                   or len(pending) > ahead):
+                    emit_oldest()
+                unfinished = [f for _, _, f in pending if not f.done()]
+                if len(unfinished) > 2 * threads:  # decoded frames waiting for a thread
+                    unfinished[0].result()
             while pending:
-                k0, time0, future = pending.popleft()
-                data, crops = future.result()
-                emit(_frame(out_dir, k0, rate, time0, data, entries(k0, crops)))
+                emit_oldest()
         finally:
             for _, _, future in pending:
                 future.cancel()

@@ -1,0 +1,30 @@
+"""Imports a job needs only at its end, started on a thread at its beginning.
+
+matplotlib takes ~0.4 s to import (benchmarks/NOTES.md, 2026-12-03 evening), and the
+report needs it after the last prediction, when nothing else is left to overlap with.
+Imported while frames are cut and sent, it costs the job no wall time. An import that
+fails here is ignored: the module is imported again where it is used, and that import
+reports the problem (a missing extra, say) as it always did.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+
+REPORT_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg")
+"""What ``timeline.plot_timeline`` imports."""
+
+
+def import_soon(*names: str) -> threading.Thread:
+    """Import ``names`` on a daemon thread (Python's import lock makes a later import of
+    the same module wait for this one rather than import it twice); the thread."""
+    def load() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported by the import where it is used
+                pass
+
+    thread = threading.Thread(target=load, name="import-soon", daemon=True)
+    thread.start()
+    return thread
