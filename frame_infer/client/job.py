@@ -36,7 +36,7 @@ from .source_record import ended_early_message, read_source
 from .sources import frame_items
 from .summary import PredictSummary
 from .upload import upload_frames
-from .warm import REPORT_MODULES, import_soon
+from .warm import REPORT_MODULES, TRACKING_MODULES, import_soon
 
 EXTRACT_QUALITY = 90
 """The JPEG quality ``run`` cuts frames with (``extract_frames``' default)."""
@@ -111,7 +111,10 @@ def _run_job(video: Path, out: Path, endpoint: str, options: JobOptions, s3_clie
     timings: dict[str, float] = {}
     frames_dir = out / "frames"
     started = time.monotonic()
-    import_soon(*REPORT_MODULES)  # the report's plotting, ready when the report starts
+    # One thread, one import at a time: the tracker's norfair first (extraction builds
+    # the tracker on a thread of its own and waits on this import), then the report's
+    # plotting, ready when the report starts.
+    import_soon(*(TRACKING_MODULES if options.faces is not None else ()), *REPORT_MODULES)
     same_source = _check_source(video, out, frames_dir, options)
     have_frames = (same_source and manifest_path(frames_dir).exists()
                    and not options.re_extract

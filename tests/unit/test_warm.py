@@ -19,3 +19,11 @@ def test_the_report_modules_are_the_ones_the_timeline_imports():
     source = open(timeline.__file__, encoding="utf-8").read()
     for name in warm.REPORT_MODULES:
         assert f"from {name} import" in source
+
+
+def test_the_tracking_modules_are_the_ones_the_tracker_imports():
+    from frame_infer.client import tracks
+
+    source = open(tracks.__file__, encoding="utf-8").read()
+    for name in warm.TRACKING_MODULES:
+        assert f"from {name} import" in source
