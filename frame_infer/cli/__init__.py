@@ -110,6 +110,31 @@ def _aws_errors() -> tuple[type[BaseException], ...]:
     return BotoCoreError, ClientError, Boto3Error
 
 
+def entry() -> None:
+    """The ``frame-infer`` console script and ``python -m frame_infer.cli``: :func:`main`,
+    then an exit without Python's finalization.
+
+    Tearing down every module a job imported (SciPy through norfair, matplotlib, LiteRT's
+    interpreters) took 0.35-0.45 s after ``run --faces`` had finished its work
+    (benchmarks/NOTES.md, 2026-12-03 evening): time the user waits for nothing. Every
+    file a command writes is closed before :func:`main` returns; here the standard streams
+    are flushed and the ``atexit`` handlers run (logging, temporary folders), then the
+    process ends with ``os._exit``. An exception out of :func:`main` ends the process the
+    usual way, traceback and all.
+    """
+    import atexit
+    import os
+
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or vanished stream: nothing to save
+            pass
+    atexit._run_exitfuncs()  # what normal exit runs, minus the modules' teardown
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _chosen(argv)

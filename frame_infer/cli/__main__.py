@@ -1,6 +1,4 @@
 """``python -m frame_infer.cli``: the same as the ``frame-infer`` command."""
-import sys
+from . import entry
 
-from . import main
-
-sys.exit(main())
+entry()
