@@ -78,10 +78,12 @@ class FaceOptions:
     tiles), one pass for smaller frames (640×480: faces from ~70 px, ~4 ms); set it (e.g.
     40) to tile those too."""
     max_tiles: int = 160
-    """BlazeFace: at most this many tiles per frame; with the second look at each
-    candidate of a tiled frame (also at most ``max_tiles``) the work per frame is bounded
-    by 1 + 2 × ``max_tiles`` model calls of ~4 ms on one core. A frame that would need
-    more tiles has ``min_face`` raised until they fit (4K: 40 px). 0 turns tiling off."""
+    """BlazeFace: at most this many tiles per frame; with the second looks at the
+    candidates of a tiled frame (also at most ``max_tiles`` in all) the work per frame is
+    bounded by 1 + 2 × ``max_tiles`` model calls of ~4 ms on one core. A frame that would
+    need more tiles has ``min_face`` raised until they fit (4K: 40 px; its faces of 40-55
+    px are then seen at 20-27 model px, where the model misses some: 70 of
+    ``benchmarks/faces_accuracy.py``'s 72 4K faces). 0 turns tiling off."""
     detect_width: int = 320
     """Haar: width in pixels of the grayscale copy the cascade searches (frames narrower
     are searched as they are)."""

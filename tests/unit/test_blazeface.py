@@ -5,6 +5,7 @@ place of TensorFlow) on real photographs; recall on generated crowds, small face
 4K frame; nothing on face-free frames; the options and the bound on work per frame."""
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import types
@@ -178,6 +179,122 @@ def test_small_faces_in_1080p_and_a_4k_frame(detector):
     frame, boxes = face_grid((3840, 2160), 72, (40, 160), 12, seed=3)
     found = detector.detect(frame)
     assert found_faces(found, boxes) >= 70 and len(found) <= 73
+
+
+class SquareFinder(BlazeFace):
+    """A hand-written stand-in for the model behind ``BlazeFace.candidates``: it "finds"
+    the bright squares of a black frame (each one's part inside the region, score 0.9)
+    that cover ``seen`` to ``most`` model pixels, as BlazeFace finds a turned face only
+    when it is large in its input. Counts its calls."""
+
+    def __init__(self, seen: float, max_tiles: int = 160, most: float = math.inf):
+        self.score_threshold, self.min_face, self.max_tiles = 0.5, None, max_tiles
+        self.seen, self.most, self.calls = seen, most, 0  # no model: nothing to load
+
+    def candidates(self, image, region, bgr, threshold=None, upscale=True):
+        import cv2
+
+        self.calls += 1
+        x0, y0, w, h = region
+        scale = INPUT / max(w, h) if upscale or max(w, h) > INPUT else 1.0
+        bright = np.ascontiguousarray(image[y0:y0 + h, x0:x0 + w, 0] > 127, np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(bright)
+        points = [[[x0 + x, y0 + y], [x0 + x + bw, y0 + y + bh]]
+                  + [[x0 + x + bw / 2, y0 + y + bh / 2]] * 6
+                  for x, y, bw, bh, _ in stats[1:] if self.seen <= bw * scale <= self.most]
+        return (np.array(points, np.float32).reshape(-1, 8, 2),
+                np.full(len(points), 0.9, np.float32))
+
+
+def square_frame(x, y, side, size=(1920, 1080)):
+    frame = np.zeros((size[1], size[0], 3), np.uint8)
+    frame[y:y + side, x:x + side] = 255
+    return frame
+
+
+def test_a_face_only_the_finest_tiles_see_is_kept_though_each_of_them_cuts_it():
+    """A 100 px face in 1080p is wider than the 192 px tiles' overlap (48 px), so every
+    one of them cuts it; the next level sees it at 50 model pixels and (like the turned
+    faces of the benchmark's crowd) misses it. The cut candidates are kept because no
+    tile of their level holds them whole, and the second look (64 model px) confirms."""
+    finder = SquareFinder(seen=60)
+    frame = square_frame(560, 370, 100)  # tiles start at x 432, 576 and y 254, 381
+    assert not any(x <= 560 and 660 <= x + s and y <= 370 and 470 <= y + s
+                   for x, y, s in tile_grid(1920, 1080, None, 160) if s == 192)
+    points, scores = finder.detect(frame)
+    assert len(points) == 1
+    (x1, y1), (x2, y2) = points[0, 0], points[0, 1]  # matched as the benchmark matches
+    assert x1 <= 610 <= x2 and y1 <= 420 <= y2
+    assert 560 <= (x1 + x2) / 2 <= 660 and 370 <= (y1 + y2) / 2 <= 470
+
+
+def test_a_cut_face_that_another_tile_holds_whole_is_left_to_that_tile():
+    """Along one axis: a box that one tile cuts and the next holds whole is "held
+    elsewhere"; one wider than the overlap is held by none; the frame's edges cut
+    nothing."""
+    starts = np.array([0, 144, 288])  # 192 px tiles over 480 px, 48 px overlap
+    low, high = np.array([180.0, 150.0, 150.0, 0.0]), np.array([220.0, 250.0, 340.0, 20.0])
+    assert blazeface._within(low, high, starts[:1], 192, 480).tolist() == [
+        False, False, False, True]
+    assert blazeface._within(low, high, starts, 192, 480).tolist() == [
+        True, True, False, True]
+
+
+def test_the_second_look_tries_a_closer_square_before_rejecting():
+    """A face found only from 80 model px: the first look's square (3 times its side:
+    64 px) misses it, the second (2 times: 96 px) finds it."""
+    finder = SquareFinder(seen=80)
+    assert len(finder.detect(square_frame(500, 300, 100))[0]) == 1
+    saved = blazeface.VERIFY_CONTEXTS
+    blazeface.VERIFY_CONTEXTS = saved[:1]
+    try:
+        assert len(finder.detect(square_frame(500, 300, 100))[0]) == 0
+    finally:
+        blazeface.VERIFY_CONTEXTS = saved
+
+
+@pytest.mark.parametrize("max_tiles", [160, 200])
+def test_model_calls_per_frame_stay_within_one_plus_twice_max_tiles(max_tiles):
+    """200 candidates that both looks reject (seen in the 4K tiles at ~30 model px, at
+    most 50; the looks show them at 64 and 96): the looks share one budget of
+    ``max_tiles``, so the frame costs at most 1 + 2 * max_tiles model calls (two looks
+    each, unshared, would be up to 1 + 3 * max_tiles); the candidates left without a
+    look are kept on their own score (0.9, above threshold + margin)."""
+    frame = np.zeros((2160, 3840, 3), np.uint8)
+    for i in range(200):  # 200 faces of 60 px on a grid
+        y, x = divmod(i, 20)
+        frame[40 + 200 * y:100 + 200 * y, 40 + 190 * x:100 + 190 * x] = 255
+    finder = SquareFinder(seen=4, max_tiles=max_tiles, most=50)
+    kept = len(finder.detect(frame)[0])
+    tiles = len(tile_grid(3840, 2160, None, max_tiles))
+    assert 1 + tiles + max_tiles == finder.calls <= 1 + 2 * max_tiles
+    assert kept == 200 - max_tiles // 2  # two looks each for the first max_tiles / 2
+
+
+@pytest.fixture(scope="module")
+def benchmark_frames():
+    """The crowd and 4K frames and three face-free 1080p photos exactly as
+    ``benchmarks.faces_accuracy`` builds them (its fixed seed; scikit-image's wheel,
+    downloaded once into build/downloads like the models)."""
+    from benchmarks import faces_accuracy
+
+    sets = faces_accuracy.test_sets(faces_accuracy.Material())
+    return (sets["crowd 1280×1200, 48 faces (3)"], sets["4K, 72 faces 40-160 px (1)"],
+            sets["no face, 1920×1080 (18)"][:3], faces_accuracy.matches)
+
+
+def test_the_benchmarks_crowd_and_4k_frames(detector, benchmark_frames):
+    """At the defaults. Measured (benchmarks/NOTES.md, evening): 139 of the crowds' 144
+    faces (131-132 before cut candidates were kept and the second look had a closer
+    square) and 70 of 72 in 4K; the misses are the turned cameraman in the crowds (at
+    most 0.49 in almost every view of it) and two 4K faces of 42 and 52 px, seen at 21
+    and 26 model px in the one tile of the finest level that holds them."""
+    crowds, (four_k,), face_free, matches = benchmark_frames
+    found = [matches([d.box for d in detector.detect(frame)], truths)
+             for frame, truths in crowds + [four_k]]
+    assert sum(f for f, _ in found[:3]) >= 139 and found[3][0] >= 70
+    assert all(false == 0 for _, false in found)
+    assert all(detector.detect(frame) == [] for frame, _ in face_free)
 
 
 def test_tiling_off_misses_the_small_faces(wheel):
