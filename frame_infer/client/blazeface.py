@@ -71,8 +71,9 @@ VERIFY_CONTEXTS = (3.0, 2.0)
 a candidate the first square rejects (one square alone, measured before cut candidates
 were kept: 2.0: 307 faces, 0 false; 3.0: 354, 1). The two differ in which neighbours
 share the view: on ``faces_accuracy``'s crowd frames (cut candidates kept) 3 alone found
-137 of 144 faces, 3 then 2 found 139, LFW 78 then 80 of 100, with no false detection
-more on the 18 face-free 1080p photos and 4 synthetic textures (1 and 0)."""
+137 of 144 faces, 3 then 2 found 139, and 140 with the 2x square centred on the face the
+3x one saw below the threshold; LFW 78 then 80 of 100; no false detection more on the 18
+face-free 1080p photos and 4 synthetic textures (1 and 0)."""
 EDGE_SLACK = 2.0
 """A tile candidate whose box comes within this many frame pixels of an inner tile edge
 is cut by the tile."""
@@ -429,9 +430,11 @@ class BlazeFace:
         more on a square ``VERIFY_CONTEXTS[0]`` times the face's side around it (the face
         at ~64 model pixels), and on the next size if that finds nothing, must find a
         face centred inside the box with a score of at least the threshold; the face
-        keeps the higher of its scores. At most ``max_tiles`` looks in all (best
-        candidates first); candidates left without a look need ``CANDIDATE_MARGIN``
-        above the threshold."""
+        keeps the higher of its scores. The next square is centred on the face the last
+        one saw below the threshold, if it saw one (seen whole there, where the
+        candidate's box may come from a cut view). At most ``max_tiles`` looks in all
+        (best candidates first); candidates left without a look need
+        ``CANDIDATE_MARGIN`` above the threshold."""
         keep, final = [], []
         budget = max(1, self.max_tiles)
         for i, (point, score) in enumerate(zip(points, scores)):
@@ -440,30 +443,44 @@ class BlazeFace:
                     keep.append(i)
                     final.append(score)
                 continue
+            around = point
             for context in VERIFY_CONTEXTS[:budget]:
                 budget -= 1
-                again = self._look(image, bgr, point, context)
+                again, seen = self._look(image, bgr, point, around, context)
                 if again is not None:
                     keep.append(i)
                     final.append(max(score, again))
                     break
+                around = around if seen is None else seen
         order = np.argsort(-np.array(final, np.float32), kind="stable")
         kept = np.array(keep, int)[order] if keep else np.zeros(0, int)
         return points[kept], np.array(final, np.float32)[order]
 
-    def _look(self, image, bgr, point, context: float) -> float | None:
-        """The best score of a face the model finds centred inside the candidate's box
-        on a square ``context`` times its side around it (within the frame); None if
-        none reaches the threshold."""
+    def _look(self, image, bgr, point, around, context: float
+              ) -> tuple[float | None, np.ndarray | None]:
+        """One second look at candidate ``point``: the model on a square ``context``
+        times the side of ``around`` (points), centred on it, within the frame. The best
+        score of a face it finds centred inside the candidate's box if one reaches the
+        threshold, else None and the points of the best such face from
+        ``CANDIDATE_MARGIN`` below it (None if none)."""
         height, width = image.shape[:2]
         (x1, y1), (x2, y2) = point[0], point[1]
-        cx, cy, half = (x1 + x2) / 2, (y1 + y2) / 2, context * max(x2 - x1, y2 - y1) / 2
+        (ax1, ay1), (ax2, ay2) = around[0], around[1]
+        cx, cy = (ax1 + ax2) / 2, (ay1 + ay2) / 2
+        half = context * max(ax2 - ax1, ay2 - ay1) / 2
         rx1, ry1 = max(0, int(cx - half)), max(0, int(cy - half))
         rx2, ry2 = min(width, int(math.ceil(cx + half))), min(height, int(math.ceil(cy + half)))
         if rx2 - rx1 < 2 or ry2 - ry1 < 2:
-            return None
-        again, again_scores = self.candidates(image, (rx1, ry1, rx2 - rx1, ry2 - ry1), bgr)
+            return None, None
+        low = max(0.05, self.score_threshold - CANDIDATE_MARGIN)
+        again, again_scores = self.candidates(image, (rx1, ry1, rx2 - rx1, ry2 - ry1), bgr,
+                                              low)
         centres = again[:, :2].mean(axis=1)
         inside = ((centres[:, 0] >= x1) & (centres[:, 0] <= x2)
                   & (centres[:, 1] >= y1) & (centres[:, 1] <= y2))
-        return float(again_scores[inside].max()) if inside.any() else None
+        if not inside.any():
+            return None, None
+        best = np.flatnonzero(inside)[np.argmax(again_scores[inside])]
+        if again_scores[best] >= self.score_threshold:
+            return float(again_scores[best]), None
+        return None, again[best]

@@ -253,6 +253,31 @@ def test_the_second_look_tries_a_closer_square_before_rejecting():
         blazeface.VERIFY_CONTEXTS = saved
 
 
+class CentredFinder(SquareFinder):
+    """As :class:`SquareFinder` in the tiles; in a second look (a region of the frame
+    itself, scaled to the input) the score is 0.9 only when the square sits at the
+    region's centre (within 1 % of its side), 0.45 elsewhere."""
+
+    def candidates(self, image, region, bgr, threshold=None, upscale=True):
+        points, scores = super().candidates(image, region, bgr, threshold, upscale)
+        if upscale:
+            x0, y0, w, h = region
+            off = np.abs(points[:, :2].mean(axis=1) - (x0 + w / 2, y0 + h / 2)).max(axis=1)
+            scores = np.where(off <= 0.01 * max(w, h), 0.9, 0.45).astype(np.float32)
+            keep = scores >= (threshold or self.score_threshold)
+            points, scores = points[keep], scores[keep]
+        return points, scores
+
+
+def test_the_closer_square_is_centred_on_the_face_the_first_one_saw():
+    """The cut views give a box off the face's centre; the 3x square around it sees the
+    whole face, off-centre (0.45); the 2x square is centred on that face, not on the
+    candidate's box, and confirms it."""
+    finder = CentredFinder(seen=60)
+    points, _ = finder.detect(square_frame(560, 370, 100))
+    assert len(points) == 1
+
+
 @pytest.mark.parametrize("max_tiles", [160, 200])
 def test_model_calls_per_frame_stay_within_one_plus_twice_max_tiles(max_tiles):
     """200 candidates that both looks reject (seen in the 4K tiles at ~30 model px, at
