@@ -191,7 +191,7 @@ class SquareFinder(BlazeFace):
         self.score_threshold, self.min_face, self.max_tiles = 0.5, None, max_tiles
         self.seen, self.most, self.calls = seen, most, 0  # no model: nothing to load
 
-    def candidates(self, image, region, bgr, threshold=None, upscale=True):
+    def candidates(self, image, region, bgr, threshold=None, upscale=True, fit=False):
         import cv2
 
         self.calls += 1
@@ -258,9 +258,9 @@ class CentredFinder(SquareFinder):
     itself, scaled to the input) the score is 0.9 only when the square sits at the
     region's centre (within 1 % of its side), 0.45 elsewhere."""
 
-    def candidates(self, image, region, bgr, threshold=None, upscale=True):
-        points, scores = super().candidates(image, region, bgr, threshold, upscale)
-        if upscale:
+    def candidates(self, image, region, bgr, threshold=None, upscale=True, fit=False):
+        points, scores = super().candidates(image, region, bgr, threshold, upscale, fit)
+        if upscale and not fit:
             x0, y0, w, h = region
             off = np.abs(points[:, :2].mean(axis=1) - (x0 + w / 2, y0 + h / 2)).max(axis=1)
             scores = np.where(off <= 0.01 * max(w, h), 0.9, 0.45).astype(np.float32)
