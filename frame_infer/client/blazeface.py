@@ -411,15 +411,16 @@ class BlazeFace:
             points[..., 0] /= fx
             points[..., 1] /= fy
             box = points[:, :2].reshape(-1, 4)
-            large = box[:, 2] - box[:, 0] >= SMALL_SLACK * MIN_INPUT_FACE * side / INPUT
-            inside = (_within(box[:, 0], box[:, 2], np.array([x]), side, width)
-                      & _within(box[:, 1], box[:, 3], np.array([y]), side, height))
-            # a face cut here is dropped only when a tile of this level sees it whole
-            # (faces wider than the overlap are cut by every tile of the finer levels,
-            # which find them, up to ~110 model px, where the next level misses them)
-            elsewhere = (_within(box[:, 0], box[:, 2], starts[side][0], side, width)
-                         & _within(box[:, 1], box[:, 3], starts[side][1], side, height))
-            keep = large & (inside | ~elsewhere)
+            keep = box[:, 2] - box[:, 0] >= SMALL_SLACK * MIN_INPUT_FACE * side / INPUT
+            cut = keep & ~(_within(box[:, 0], box[:, 2], np.array([x]), side, width)
+                           & _within(box[:, 1], box[:, 3], np.array([y]), side, height))
+            if cut.any():
+                # a face cut here is dropped only when a tile of this level sees it whole
+                # (faces wider than the overlap are cut by every tile of the finer
+                # levels, which find them, up to ~110 model px, where the next misses them)
+                keep &= ~cut | ~(
+                    _within(box[:, 0], box[:, 2], starts[side][0], side, width)
+                    & _within(box[:, 1], box[:, 3], starts[side][1], side, height))
             found.append((points[keep], scores[keep]))
         points, scores = weighted_nms(np.concatenate([p for p, _ in found]),
                                       np.concatenate([s for _, s in found]))
