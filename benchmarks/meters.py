@@ -101,7 +101,33 @@ def gemm_peak(seconds: float) -> float:
     return r * 2.0 * n ** 3
 
 
-class RssSampler:
+class Sampler:
+    """Calls :meth:`sample` every :attr:`interval` seconds on a daemon thread, from the
+    ``with`` block's start to its end (the soak's meters share it)."""
+
+    interval = 0.05
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class RssSampler(Sampler):
     """Peak RSS of MMS's handler processes, sampled every 50 ms in a thread.
 
     The handler processes are looked up once, not at every sample: walking /proc for
@@ -111,11 +137,10 @@ class RssSampler:
     def __init__(self, server: LocalMMS):
         import psutil
 
+        super().__init__()
         self._java = psutil.Process(server.process.pid)
         self._handlers: list = []
         self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _find(self) -> list:
         found = []
@@ -139,17 +164,8 @@ class RssSampler:
                 self._handlers = []
         return total
 
-    def _run(self):
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self.current())
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        self.peak = max(self.peak, self.current())
 
 
 class CpuMeter:

@@ -51,7 +51,7 @@ from frame_infer.client.targets import HttpTarget, RetryPolicy
 from frame_infer.models import packager, testgen
 from frame_infer.serving.ports import free_port
 
-from .meters import machine
+from .meters import Sampler, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -160,26 +160,22 @@ class Serve:
         return (rss([java]) if java else 0.0), rss(listeners + handlers)
 
 
-class WorkerIds:
+class WorkerIds(Sampler):
     """Every worker id the management API shows while it runs (a restart is a new id)."""
 
-    def __init__(self, serve: Serve):
-        self.serve, self.ids = serve, set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    interval = 0.25
 
-    def _run(self):
-        while not self._stop.wait(0.25):
-            self.ids |= {w.get("id") for w in self.serve.workers() if w.get("id")}
+    def __init__(self, serve: Serve):
+        super().__init__()
+        self.serve, self.ids = serve, set()
+
+    def sample(self) -> None:
+        self.ids |= {w.get("id") for w in self.serve.workers() if w.get("id")}
 
     def __enter__(self):
-        self.ids = {w.get("id") for w in self.serve.workers() if w.get("id")}
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        self.ids = set()
+        self.sample()
+        return super().__enter__()
 
     @property
     def restarts(self) -> int:
@@ -295,33 +291,23 @@ def restart_phase(serve: Serve, video: Path, frame_count: int, work: Path) -> di
     return row
 
 
-class Peak:
+class Peak(Sampler):
     """The peak RSS (MB) of the processes ``pick()`` returns, sampled every 50 ms."""
 
     def __init__(self, pick):
+        super().__init__()
         self.pick, self.mb = pick, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self):
+    def sample(self) -> None:
         import psutil
 
-        while not self._stop.wait(0.05):
-            total = 0
-            for proc in self.pick():
-                try:
-                    total += proc.memory_info().rss
-                except (psutil.Error, AttributeError):
-                    pass
-            self.mb = max(self.mb, total / 2**20)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        total = 0
+        for proc in self.pick():
+            try:
+                total += proc.memory_info().rss
+            except (psutil.Error, AttributeError):
+                pass
+        self.mb = max(self.mb, total / 2**20)
 
 
 def big_body() -> bytes:
