@@ -325,11 +325,17 @@ class BlazeFace:
     def run(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The raw outputs (N, 16) and (N,) for one (rows, columns, 3) float32 input
         (192x192, or a :func:`fitted_shape`)."""
-        interpreter, source, regressors, classifiers, _ = self._interpreter(tensor.shape[:2])
+        return self._invoke(tensor)[:2]
+
+    def _invoke(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`run`'s outputs and the anchors of the input's shape, from one lookup of
+        this thread's interpreter."""
+        interpreter, source, regressors, classifiers, anchor_points = self._interpreter(
+            tensor.shape[:2])
         interpreter.set_tensor(source, tensor[None])
         interpreter.invoke()
         return (interpreter.get_tensor(regressors)[0].copy(),
-                interpreter.get_tensor(classifiers)[0, :, 0].copy())
+                interpreter.get_tensor(classifiers)[0, :, 0].copy(), anchor_points)
 
     @staticmethod
     def letterbox(image: np.ndarray, region: tuple[int, int, int, int], bgr: bool,
@@ -365,8 +371,8 @@ class BlazeFace:
         points in ``image``'s pixels (``fit``: on a fitted input, when :attr:`fit`)."""
         tensor, (sx, sy, px, py) = self.letterbox(image, region, bgr, upscale,
                                                   fit and self.fit)
-        anchor_points = self._interpreter(tensor.shape[:2])[4]
-        points, scores = decode(*self.run(tensor), threshold or self.score_threshold,
+        regressors, logits, anchor_points = self._invoke(tensor)
+        points, scores = decode(regressors, logits, threshold or self.score_threshold,
                                 anchor_points)
         points[..., 0] = region[0] + (points[..., 0] - px) / sx
         points[..., 1] = region[1] + (points[..., 1] - py) / sy
