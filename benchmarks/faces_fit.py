@@ -3,7 +3,9 @@
 face-free photographs at 640×480 and 854×480:
 
 - ``fit``: the input fitted to the frame (160×192 for 640×480) against 192×192;
-- ``resampling``: bilinear letterboxing (``LINEAR_FROM = 0.25``) against area averaging.
+- ``resampling``: bilinear letterboxing (``LINEAR_FROM = 0.25``) against area averaging;
+- ``second look``: candidates below the whole-frame pass's reach checked by a second look
+  (``WHOLE_FRAME_LOOK = 1``) against kept as found.
 
     .venv/bin/python -m benchmarks.faces_fit
 
@@ -77,7 +79,13 @@ def main() -> int:
             blazeface.LINEAR_FROM = value
         return apply
 
-    saved = blazeface.LINEAR_FROM
+    def look(value):
+        def apply():
+            bf.fit = True
+            blazeface.WHOLE_FRAME_LOOK = value
+        return apply
+
+    saved, saved_look = blazeface.LINEAR_FROM, blazeface.WHOLE_FRAME_LOOK
     try:
         print("input fitted to the frame against 192x192")
         print(compare(detector, frames_, face_free,
@@ -86,8 +94,13 @@ def main() -> int:
         print(compare(detector, frames_, face_free,
                       [("bilinear up to 4x (default)", linear_from(saved)),
                        ("area averaging", linear_from(2.0))]))
-    finally:
         blazeface.LINEAR_FROM = saved
+        print("\nsmall candidates of an untiled frame")
+        print(compare(detector, frames_, face_free,
+                      [("second look below the reach (default)", look(saved_look)),
+                       ("kept as found", look(0.0))]))
+    finally:
+        blazeface.LINEAR_FROM, blazeface.WHOLE_FRAME_LOOK = saved, saved_look
         bf.fit = True
     return 0
 

@@ -74,6 +74,13 @@ share the view: on ``faces_accuracy``'s crowd frames (cut candidates kept) 3 alo
 137 of 144 faces, 3 then 2 found 139, and 140 with the 2x square centred on the face the
 3x one saw below the threshold; LFW 78 then 80 of 100; no false detection more on the 18
 face-free 1080p photos and 4 synthetic textures (1 and 0)."""
+WHOLE_FRAME_LOOK = 1.0
+"""In a frame without tiles (a 640x480 video), a candidate narrower than this many times
+the whole-frame pass's reach (``MIN_INPUT_FACE`` model pixels: 67 px in 640x480) must pass
+the second look too (``BlazeFace._verified``); larger ones are kept as found, so a video
+of faces above the reach costs no call more. 0: no second look. Measured on
+``faces_accuracy``'s 640x480 sets (``benchmarks/faces_fit.py``, benchmarks/NOTES.md
+2026-12-04): the model's false detections there are 8-14 model px boxes on texture."""
 EDGE_SLACK = 2.0
 """A tile candidate whose box comes within this many frame pixels of an inner tile edge
 is cut by the tile."""
@@ -385,8 +392,18 @@ class BlazeFace:
         height, width = image.shape[:2]
         grid = tile_grid(width, height, self.min_face, self.max_tiles) if tiles else []
         if not grid:
-            return weighted_nms(*self.candidates(image, (0, 0, width, height), bgr,
-                                                 fit=True))
+            points, scores = weighted_nms(*self.candidates(image, (0, 0, width, height),
+                                                           bgr, fit=True))
+            # below the pass's reach a candidate must pass the second look too
+            small = (points[:, 1, 0] - points[:, 0, 0]
+                     < WHOLE_FRAME_LOOK * MIN_INPUT_FACE * max(width, height) / INPUT)
+            if not small.any():
+                return points, scores
+            checked = self._verified(image, bgr, points[small], scores[small])
+            points = np.concatenate([points[~small], checked[0]])
+            scores = np.concatenate([scores[~small], checked[1]])
+            order = np.argsort(-scores, kind="stable")
+            return points[order], scores[order]
         low = max(0.05, self.score_threshold - CANDIDATE_MARGIN)
         points, scores = self.candidates(image, (0, 0, width, height), bgr, low, fit=True)
         # faces below this pass's reach are the tiles'
