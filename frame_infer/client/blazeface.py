@@ -23,7 +23,8 @@ touches an inner tile edge is dropped when another tile of its level holds that 
 (the face is cut here and seen whole there); one that no tile of its level can hold is
 kept for the second look, which sees it whole. All passes are merged by the same
 weighted NMS, and each merged candidate must pass a second look (``BlazeFace._verified``)
-that keeps the model's false positives on texture out.
+that keeps the model's false positives on texture out. In a frame without tiles only
+the candidates below the whole-frame pass's reach take that look (``WHOLE_FRAME_LOOK``).
 """
 from __future__ import annotations
 
