@@ -164,21 +164,13 @@ def draw_rows(image, rows: list[Prediction]) -> None:
 
 
 def _open_source(video: Path):
-    import av
+    from .extract import open_video
 
     if not video.is_file():
         raise NotFoundError(f"source video {video} not found (or not a file): give the "
                             "video the frames were cut from (--source VIDEO)")
-    try:
-        container = av.open(str(video))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise VideoError(f"{video} is not a readable video ({exc}); give the video the "
-                         "frames were cut from") from None
-    if not container.streams.video:
-        container.close()
-        raise VideoError(f"{video} has no video stream; give the video the frames were "
-                         "cut from")
-    return container
+    fix = "give the video the frames were cut from"
+    return open_video(video, fix, fix)
 
 
 def _timed_frames(container, stream) -> Iterator[tuple[Fraction, Fraction, object]]:

@@ -50,17 +50,19 @@ def check_video_path(video: Path) -> None:
         raise VideoError(f"{video} not found (or not a file): check the path to the video")
 
 
-def _open_video(video: Path):
-    check_video_path(video)
+def open_video(video: Path, unreadable: str = "give a complete, undamaged video file "
+               "such as .mp4, .mkv, .mov or .avi", no_stream: str = "give a file that "
+               "contains video"):
+    """The PyAV container of ``video``, a file (the caller checks that); ``VideoError``
+    naming the problem, then ``unreadable`` or ``no_stream`` as the fix, when PyAV
+    cannot open it or it has no video stream."""
     try:
         container = av.open(str(video))
     except (av.error.FFmpegError, OSError) as exc:
-        raise VideoError(f"{video} is not a readable video ({exc}); give a complete, "
-                         "undamaged video file such as .mp4, .mkv, .mov or .avi") from None
+        raise VideoError(f"{video} is not a readable video ({exc}); {unreadable}") from None
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{video} has no video stream (audio or data only); give a file "
-                         "that contains video")
+        raise VideoError(f"{video} has no video stream (audio or data only); {no_stream}")
     return container
 
 
@@ -220,7 +222,8 @@ def extract_video(video, out_dir, fps=30.0, quality=90, progress=True,
         from .faces import FaceDetector
 
         detector = FaceDetector(faces)  # fails before any file is touched
-    container = _open_video(video)
+    check_video_path(video)
+    container = open_video(video)
     # Validated before anything in out_dir is touched: a typo must not cost a good folder.
     out_dir.mkdir(parents=True, exist_ok=True)
     # The old manifest would describe files about to be overwritten; an interrupted run

@@ -20,7 +20,7 @@ from frame_infer.client.records import build_report, read_predictions, read_repo
 from frame_infer.client.extract import extract_frames
 from frame_infer.client.samples import make_face_video, make_sample_video, make_vfr_video
 from frame_infer.client.source_record import wanted, write_source
-from frame_infer.errors import InputError, NotFoundError
+from frame_infer.errors import InputError, NotFoundError, VideoError
 
 from ..helpers.face_rows import ERROR_SAMPLE, box_of, face_row, face_rows, write_rows
 from ..helpers.videos import distance, frames_bgr, video_facts
@@ -145,6 +145,15 @@ def test_the_source_itself_is_never_overwritten(source, tmp_path):
     assert source.stat().st_size == size
     with pytest.raises(NotFoundError):
         annotate_video(build_report([]), tmp_path / "none.mp4", tmp_path / "a.mp4")
+
+
+def test_a_source_that_is_not_a_video_says_which_video_to_give(tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_bytes(b"this is a text file, not a video\n" * 20)
+    with pytest.raises(VideoError, match="notes.mp4 is not a readable video .*; give the "
+                       "video the frames were cut from"):
+        annotate_video(build_report([]), notes, tmp_path / "a.mp4")
+    assert not (tmp_path / "a.mp4").exists()
 
 
 def test_the_caption_names_the_person_or_else_the_face(tmp_path):
