@@ -82,3 +82,50 @@ def test_graph_rewrite_leaves_only_mkldnn_friendly_ops(model_files):
     assert not {"relu", "Pad", "_linalg_gemm2", "_mul_scalar", "broadcast_add"} & set(after)
     assert after.count("Activation") == before.count("relu") == 12
     assert after.count("FullyConnected") == 3 and after.count("Convolution") == 10
+
+
+def _pooling_model(path, size: int):
+    """Three MaxPools of 3x3, stride 2, on (N, 4, size, size): pads at the end only (as
+    Keras' "same" pooling writes them), the same at both ends, and 2 at the end (which
+    Pooling cannot say: it stays a Pad); then a global average."""
+    from onnx import TensorProto, helper
+
+    pads = [(0, 0, 1, 1), (1, 1, 1, 1), (0, 0, 2, 2)]
+    nodes, previous = [], "x"
+    for i, pad in enumerate(pads):
+        nodes.append(helper.make_node("MaxPool", [previous], [f"p{i}"], kernel_shape=[3, 3],
+                                      strides=[2, 2], pads=list(pad)))
+        previous = f"p{i}"
+    nodes.append(helper.make_node("GlobalAveragePool", [previous], ["y"]))
+    graph = helper.make_graph(
+        nodes, "pools", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                       ["batch", 4, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    import onnx
+
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("size", [62, 61])
+def test_max_pooling_with_padding_runs_in_pooling_itself(tmp_path, size):
+    """The importer's edge Pad + Pooling becomes one Pooling where its own padding can
+    say it (5x faster on fer's model, benchmarks/NOTES.md 2026-12-04): the same outputs
+    as onnxruntime on values of both signs (a zero pad would change the max), for even
+    and odd sizes (the full convention's rounding)."""
+    import json
+
+    from model_handler.engine import import_into_mxnet
+    from model_handler.graph_opt import optimize
+
+    path = _pooling_model(tmp_path / "pools.onnx", size)
+    sym, args, _ = import_into_mxnet(str(path))
+    assert [n["op"] for n in json.loads(sym.tojson())["nodes"]].count("Pad") == 3
+    ops = [n["op"] for n in json.loads(optimize(sym, args).tojson())["nodes"]]
+    assert ops.count("Pad") == 1 and ops.count("Pooling") == 4
+    x = np.random.default_rng(size).normal(size=(5, 4, size, size)).astype(np.float32) - 3
+    mxnet = MXNetEngine(str(path), "x", (4, size, size), 8, context="cpu").forward(x)
+    reference = OnnxRuntimeEngine(str(path), "x", 8).forward(x)
+    np.testing.assert_allclose(mxnet, reference, rtol=1e-6, atol=1e-6)
