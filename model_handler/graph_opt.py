@@ -101,14 +101,12 @@ def _max_pooling_of_edge_pad(nodes: list, pool: dict) -> None:
     stride - 1 is ``pad`` with the full convention, whose output size
     ``ceil((H + 2 * begin - k) / s) + 1`` is then ``floor((H + begin + end - k) / s) +
     1``, the padded valid one's, for every H. Anything else is left as it is."""
-    import ast
-
     source = nodes[pool["inputs"][0][0]]
     if (_attr(pool, "pool_type") != "max" or source["op"] != "Pad"
             or _attr(source, "mode") != "edge"
             or _attr(pool, "global_pool", "False") not in ("False", "0")
             or _attr(pool, "pooling_convention", "valid") != "valid"
-            or any(ast.literal_eval(_attr(pool, "pad", "()")) or ())):
+            or any(ast.literal_eval(_attr(pool, "pad", "()")))):
         return
     widths = ast.literal_eval(_attr(source, "pad_width", "()"))
     kernel = ast.literal_eval(_attr(pool, "kernel", "()"))

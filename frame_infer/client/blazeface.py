@@ -227,6 +227,12 @@ def _within(low: np.ndarray, high: np.ndarray, starts: np.ndarray, side: int,
             & ((ends >= extent) | (high[:, None] < ends - EDGE_SLACK))).any(axis=1)
 
 
+def whole_frame_reach(width: int, height: int) -> float:
+    """The smallest face (frame px) the whole-frame pass finds well: ``MIN_INPUT_FACE``
+    model pixels at the frame's scale to the model's input (640x480: 67 px)."""
+    return MIN_INPUT_FACE * max(width, height) / INPUT
+
+
 def tile_grid(width: int, height: int, min_face: int | None, max_tiles: int
               ) -> list[tuple[int, int, int]]:
     """Square tiles (x, y, side) in frame pixels so that faces from ``min_face`` px up
@@ -246,7 +252,7 @@ def tile_grid(width: int, height: int, min_face: int | None, max_tiles: int
     the resolution.
     """
     long_side = max(width, height)
-    whole_reach = MIN_INPUT_FACE * long_side / INPUT  # smallest face of the whole pass
+    whole_reach = whole_frame_reach(width, height)
     if min_face is None:
         if long_side < TILE_FROM:
             return []
@@ -392,12 +398,12 @@ class BlazeFace:
         frame pixels and (K,) scores, best first."""
         height, width = image.shape[:2]
         grid = tile_grid(width, height, self.min_face, self.max_tiles) if tiles else []
+        reach = whole_frame_reach(width, height)
         if not grid:
             points, scores = weighted_nms(*self.candidates(image, (0, 0, width, height),
                                                            bgr, fit=True))
             # below the pass's reach a candidate must pass the second look too
-            small = (points[:, 1, 0] - points[:, 0, 0]
-                     < WHOLE_FRAME_LOOK * MIN_INPUT_FACE * max(width, height) / INPUT)
+            small = points[:, 1, 0] - points[:, 0, 0] < WHOLE_FRAME_LOOK * reach
             if not small.any():
                 return points, scores
             checked = self._verified(image, bgr, points[small], scores[small])
@@ -408,8 +414,7 @@ class BlazeFace:
         low = max(0.05, self.score_threshold - CANDIDATE_MARGIN)
         points, scores = self.candidates(image, (0, 0, width, height), bgr, low, fit=True)
         # faces below this pass's reach are the tiles'
-        least = SMALL_SLACK * MIN_INPUT_FACE * max(width, height) / INPUT
-        keep = points[:, 1, 0] - points[:, 0, 0] >= least
+        keep = points[:, 1, 0] - points[:, 0, 0] >= SMALL_SLACK * reach
         found = [(points[keep], scores[keep])]
         levels: dict[int, tuple] = {}  # tile side -> the frame scaled once to 192 / side
         starts: dict[int, tuple] = {}  # tile side -> the tiles' x starts and y starts
